@@ -7,3 +7,4 @@
 
 pub mod exabgp;
 pub mod health;
+pub mod healthcheck;

@@ -189,7 +189,7 @@ pub struct AsPath(pub Vec<u32>);
 impl FromStr for AsPath {
     type Err = AttrError;
     fn from_str(s: &str) -> Result<Self, AttrError> {
-        s.split_ascii_whitespace()
+        words(s)
             .map(|asn| {
                 parse_decimal(asn)
                     .ok_or_else(|| AttrError::new("as-path", s, format!("{asn:?} is not an ASN")))
@@ -218,7 +218,7 @@ impl<T> Default for List<T> {
 impl<T: FromStr<Err = AttrError>> FromStr for List<T> {
     type Err = AttrError;
     fn from_str(s: &str) -> Result<Self, AttrError> {
-        s.split_ascii_whitespace().map(str::parse).collect::<Result<Vec<_>, _>>().map(List)
+        words(s).map(str::parse).collect::<Result<Vec<_>, _>>().map(List)
     }
 }
 
@@ -233,6 +233,12 @@ impl<T> List<T> {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// Words separated by spaces or tabs only: any other character (a newline included) stays
+/// inside a word, where the word's parser rejects it.
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    s.split([' ', '\t']).filter(|w| !w.is_empty())
 }
 
 fn write_spaced<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
@@ -299,6 +305,8 @@ mod tests {
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
         }
         assert!("65000 ] [ 1".parse::<AsPath>().is_err());
+        assert!("65000\n1".parse::<AsPath>().is_err());
+        assert!("65000:1\n".parse::<List<Community>>().is_err());
         assert!("1:2".parse::<LargeCommunity>().is_err());
         assert!("target:4200000000:70000".parse::<ExtendedCommunity>().is_err());
         assert!("0x12".parse::<ExtendedCommunity>().is_err());
