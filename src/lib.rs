@@ -8,3 +8,4 @@
 pub mod exabgp;
 pub mod health;
 pub mod healthcheck;
+pub mod netlink;
