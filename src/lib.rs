@@ -9,3 +9,4 @@ pub mod exabgp;
 pub mod health;
 pub mod healthcheck;
 pub mod netlink;
+pub mod probe;
