@@ -5,6 +5,8 @@
 //! and `exabgp::encode` (API lines) are pure; `healthcheck` is the drop-in for ExaBGP's
 //! healthcheck, built on them.
 
+pub mod admin;
+pub mod cli;
 pub mod exabgp;
 pub mod health;
 pub mod healthcheck;
