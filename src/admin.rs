@@ -32,8 +32,12 @@ pub struct AdminState {
 
 /// Binds `addr` and serves in a spawned task; returns the bound address.
 pub async fn serve(addr: SocketAddr, state: AdminState) -> Result<SocketAddr, BindError> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| BindError { addr, source })?;
-    let bound = listener.local_addr().map_err(|source| BindError { addr, source })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| BindError { addr, source })?;
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let state = state.clone();
@@ -56,13 +60,27 @@ fn respond(req: &Request<hyper::body::Incoming>, state: &AdminState) -> Response
         "/metrics" => {
             let mut text = String::new();
             match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
-                Ok(()) => (StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", text),
-                Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "text/plain", "encoding failed\n".into()),
+                Ok(()) => (
+                    StatusCode::OK,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    text,
+                ),
+                Err(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain",
+                    "encoding failed\n".into(),
+                ),
             }
         }
         "/healthz" | "/livez" => (StatusCode::OK, "text/plain", "ok\n".into()),
-        "/readyz" if state.ready.load(Ordering::Relaxed) => (StatusCode::OK, "text/plain", "ready\n".into()),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n".into()),
+        "/readyz" if state.ready.load(Ordering::Relaxed) => {
+            (StatusCode::OK, "text/plain", "ready\n".into())
+        }
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready\n".into(),
+        ),
         _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body)));

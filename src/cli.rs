@@ -44,7 +44,15 @@ mod tests {
 
     #[test]
     fn healthcheck_arguments_pass_through() {
-        let cli = Cli::try_parse_from(["kube-anycast", "healthcheck", "--help", "-s", "--ip", "192.0.2.1"]).unwrap();
+        let cli = Cli::try_parse_from([
+            "kube-anycast",
+            "healthcheck",
+            "--help",
+            "-s",
+            "--ip",
+            "192.0.2.1",
+        ])
+        .unwrap();
         let Command::Healthcheck { args } = cli.command;
         assert_eq!(args, ["--help", "-s", "--ip", "192.0.2.1"]);
     }

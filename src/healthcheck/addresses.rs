@@ -28,7 +28,10 @@ pub enum IfnameError {
 }
 
 /// Parses `--ip-ifname` values against the `--ip` list.
-pub fn parse_ip_ifnames(values: &[String], ips: &[IpNet]) -> Result<BTreeMap<IpNet, String>, IfnameError> {
+pub fn parse_ip_ifnames(
+    values: &[String],
+    ips: &[IpNet],
+) -> Result<BTreeMap<IpNet, String>, IfnameError> {
     let mut map = BTreeMap::new();
     for v in values {
         let mut parts = v.split('%');
@@ -40,7 +43,9 @@ pub fn parse_ip_ifnames(values: &[String], ips: &[IpNet]) -> Result<BTreeMap<IpN
             return Err(IfnameError::NoSuchIp(v.clone()));
         }
         let valid = (1..=15).contains(&ifname.len())
-            && ifname.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+            && ifname
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
         if !valid {
             return Err(IfnameError::Name(v.clone()));
         }
@@ -66,10 +71,19 @@ impl Selection {
 
     fn selects(&self, link: &str, a: &LinkAddress) -> bool {
         let Some(want) = &self.label else { return true };
-        let Some(label) = a.label.as_deref().and_then(|l| l.strip_prefix(link)).and_then(|l| l.strip_prefix(':')) else {
+        let Some(label) = a
+            .label
+            .as_deref()
+            .and_then(|l| l.strip_prefix(link))
+            .and_then(|l| l.strip_prefix(':'))
+        else {
             return false;
         };
-        if self.exact { label == want } else { label.starts_with(want.as_str()) }
+        if self.exact {
+            label == want
+        } else {
+            label.starts_with(want.as_str())
+        }
     }
 }
 
@@ -96,7 +110,12 @@ pub struct ServiceIps {
 impl ServiceIps {
     /// Opens netlink.
     pub fn new(selection: Selection, ifnames: BTreeMap<IpNet, String>) -> Result<Self, SetupError> {
-        Ok(ServiceIps { netlink: Addresses::connect()?, selection, ifnames, added: Vec::new() })
+        Ok(ServiceIps {
+            netlink: Addresses::connect()?,
+            selection,
+            ifnames,
+            added: Vec::new(),
+        })
     }
 
     fn links(&self) -> Vec<String> {
@@ -132,7 +151,11 @@ impl ServiceIps {
             if present.contains(&host) || self.added.iter().any(|(_, p)| *p == host) {
                 continue;
             }
-            let link = self.ifnames.get(&host).cloned().unwrap_or_else(|| LOOPBACK.to_owned());
+            let link = self
+                .ifnames
+                .get(&host)
+                .cloned()
+                .unwrap_or_else(|| LOOPBACK.to_owned());
             log.debug(format!("Setup {link} IP address {host}"));
             let label = self.selection.kernel_label(&link);
             match self.netlink.add(&link, host, label.as_deref()).await {
@@ -168,21 +191,45 @@ mod tests {
         let ips = vec!["192.0.2.1/32".parse().unwrap()];
         let ok = parse_ip_ifnames(&["192.0.2.1%eth0".into()], &ips).unwrap();
         assert_eq!(ok.values().next().map(String::as_str), Some("eth0"));
-        assert!(matches!(parse_ip_ifnames(&["192.0.2.1".into()], &ips), Err(IfnameError::Form(_))));
-        assert!(matches!(parse_ip_ifnames(&["192.0.2.2%eth0".into()], &ips), Err(IfnameError::NoSuchIp(_))));
-        assert!(matches!(parse_ip_ifnames(&["192.0.2.1%eth0/x".into()], &ips), Err(IfnameError::Name(_))));
+        assert!(matches!(
+            parse_ip_ifnames(&["192.0.2.1".into()], &ips),
+            Err(IfnameError::Form(_))
+        ));
+        assert!(matches!(
+            parse_ip_ifnames(&["192.0.2.2%eth0".into()], &ips),
+            Err(IfnameError::NoSuchIp(_))
+        ));
+        assert!(matches!(
+            parse_ip_ifnames(&["192.0.2.1%eth0/x".into()], &ips),
+            Err(IfnameError::Name(_))
+        ));
     }
 
     #[test]
     fn label_selection() {
-        let a = |l: Option<&str>| LinkAddress { prefix: "192.0.2.1/32".parse().unwrap(), label: l.map(Into::into) };
-        let prefix = Selection { label: Some("web".into()), exact: false };
+        let a = |l: Option<&str>| LinkAddress {
+            prefix: "192.0.2.1/32".parse().unwrap(),
+            label: l.map(Into::into),
+        };
+        let prefix = Selection {
+            label: Some("web".into()),
+            exact: false,
+        };
         assert!(prefix.selects("lo", &a(Some("lo:web1"))));
         assert!(!prefix.selects("lo", &a(Some("lo"))));
         assert!(!prefix.selects("lo", &a(None)));
-        let exact = Selection { label: Some("web".into()), exact: true };
+        let exact = Selection {
+            label: Some("web".into()),
+            exact: true,
+        };
         assert!(!exact.selects("lo", &a(Some("lo:web1"))));
         assert!(exact.selects("lo", &a(Some("lo:web"))));
-        assert!(Selection { label: None, exact: false }.selects("lo", &a(None)));
+        assert!(
+            Selection {
+                label: None,
+                exact: false
+            }
+            .selects("lo", &a(None))
+        );
     }
 }

@@ -20,19 +20,23 @@ impl Api {
     /// Reads acknowledgements unless `no_ack` is set or stdout is a terminal (as ExaBGP does).
     pub fn new(no_ack: bool) -> Self {
         let wait = !no_ack && !std::io::stdout().is_terminal();
-        Api { acks: wait.then(spawn_ack_reader) }
+        Api {
+            acks: wait.then(spawn_ack_reader),
+        }
     }
 
     /// Writes one line (with its newline) and waits for its acknowledgement. At EOF on stdin
     /// there is nothing to wait for.
     pub async fn send(&mut self, line: &str) -> Result<(), ApiClosed> {
         let mut out = std::io::stdout().lock();
-        out.write_all(line.as_bytes()).and_then(|()| out.flush()).map_err(ApiClosed)?;
+        out.write_all(line.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(ApiClosed)?;
         drop(out);
-        if let Some(acks) = &mut self.acks {
-            if acks.recv().await.is_none() {
-                self.acks = None;
-            }
+        if let Some(acks) = &mut self.acks
+            && acks.recv().await.is_none()
+        {
+            self.acks = None;
         }
         Ok(())
     }

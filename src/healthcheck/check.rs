@@ -21,7 +21,7 @@ pub enum Check {
     /// `/bin/sh -c COMMAND`; exit status 0 passes.
     Command(String),
     /// A native HTTP(S) GET.
-    Http(HttpProbe),
+    Http(Box<HttpProbe>),
     /// A native TCP connect.
     Tcp(TcpProbe),
 }
@@ -69,7 +69,10 @@ async fn run_command(cmd: &str, timeout: Option<Duration>, log: &Logger) -> bool
         None => Some(run.await),
     };
     let Some((status, output)) = outcome else {
-        log.warning(format!("Timeout ({}) while running check command {cmd}", timeout.map_or(0, |t| t.as_secs())));
+        log.warning(format!(
+            "Timeout ({}) while running check command {cmd}",
+            timeout.map_or(0, |t| t.as_secs())
+        ));
         if let Some(pid) = child.pgid {
             let _ = killpg(pid, Signal::SIGKILL);
         }
@@ -84,12 +87,21 @@ async fn run_command(cmd: &str, timeout: Option<Duration>, log: &Logger) -> bool
         Err(_) => None,
     };
     if code == Some(0) {
-        log.debug(format!("Command was executed successfully 0 {}", py_repr_bytes(&output)));
+        log.debug(format!(
+            "Command was executed successfully 0 {}",
+            py_repr_bytes(&output)
+        ));
         return true;
     }
-    log.warning(format!("Check command was unsuccessful: {}", code.map_or_else(|| "unknown".into(), |c| c.to_string())));
+    log.warning(format!(
+        "Check command was unsuccessful: {}",
+        code.map_or_else(|| "unknown".into(), |c| c.to_string())
+    ));
     if !output.iter().all(u8::is_ascii_whitespace) {
-        log.info(format!("Output of check command: {}", py_repr_bytes(&output)));
+        log.info(format!(
+            "Output of check command: {}",
+            py_repr_bytes(&output)
+        ));
     }
     false
 }
@@ -114,9 +126,16 @@ fn spawn_captured(cmd: &str) -> std::io::Result<Captured> {
         .spawn()?;
     // The Command (and with it our copies of the write end) is gone, so EOF comes when the
     // check's process group closes its copies.
-    let pgid = process.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    let pgid = process
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
     let output = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
-    Ok(Captured { process, output, pgid })
+    Ok(Captured {
+        process,
+        output,
+        pgid,
+    })
 }
 
 /// Runs the hooks of a state change: the state's own list, then every `--execute`, each as
@@ -150,7 +169,11 @@ mod tests {
         assert!(Check::Command("true".into()).run(t, &log).await);
         assert!(Check::Command(String::new()).run(t, &log).await);
         assert!(!Check::Command("exit 3".into()).run(t, &log).await);
-        assert!(!Check::Command("/nonexistent/check".into()).run(t, &log).await);
+        assert!(
+            !Check::Command("/nonexistent/check".into())
+                .run(t, &log)
+                .await
+        );
         assert!(Check::Always.run(t, &log).await);
     }
 
@@ -163,9 +186,17 @@ mod tests {
         // A background grandchild holding the pipe: only a group kill ends it.
         let cmd = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
         let started = std::time::Instant::now();
-        assert!(!Check::Command(cmd).run(Some(Duration::from_secs(1)), &log).await);
+        assert!(
+            !Check::Command(cmd)
+                .run(Some(Duration::from_secs(1)), &log)
+                .await
+        );
         assert!(started.elapsed() < Duration::from_secs(10));
-        let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let pid: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         // Reaped by init or gone: kill(pid, 0) must fail soon.
         let mut gone = false;
         for _ in 0..50 {
@@ -186,7 +217,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let out = dir.join("out");
         let specific = vec![format!("echo up-$STATE >> {}", out.display())];
-        let every = vec![format!("echo all-$STATE >> {}", out.display()), "exit 1".into()];
+        let every = vec![
+            format!("echo all-$STATE >> {}", out.display()),
+            "exit 1".into(),
+        ];
         run_hooks(State::Up, &specific, &every, &Logger::silent()).await;
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "up-UP\nall-UP\n");
         std::fs::remove_dir_all(&dir).unwrap();

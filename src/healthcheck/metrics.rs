@@ -18,7 +18,11 @@ pub struct StateLabel {
 
 /// A state as a label value.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(clippy::upper_case_acronyms, non_camel_case_types, reason = "label values as ExaBGP prints them")]
+#[allow(
+    clippy::upper_case_acronyms,
+    non_camel_case_types,
+    reason = "label values as ExaBGP prints them"
+)]
 pub enum StateName {
     /// INIT.
     INIT,
@@ -50,8 +54,15 @@ impl From<State> for StateName {
     }
 }
 
-const ALL_STATES: [State; 7] =
-    [State::Init, State::Disabled, State::Rising, State::Falling, State::Up, State::Down, State::Exit];
+const ALL_STATES: [State; 7] = [
+    State::Init,
+    State::Disabled,
+    State::Rising,
+    State::Falling,
+    State::Up,
+    State::Down,
+    State::Exit,
+];
 
 /// The announce/withdraw label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,11 +102,31 @@ impl Metrics {
             commands: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("healthcheck");
-        r.register("state", "1 for the current state, 0 for the others", m.state.clone());
-        r.register("transitions", "State changes, by new state", m.transitions.clone());
-        r.register("check_duration_seconds", "Duration of each check", m.check_seconds.clone());
-        r.register("last_check_success", "1 when the last check passed", m.last_result.clone());
-        r.register("api_commands", "Lines written to ExaBGP, by action", m.commands.clone());
+        r.register(
+            "state",
+            "1 for the current state, 0 for the others",
+            m.state.clone(),
+        );
+        r.register(
+            "transitions",
+            "State changes, by new state",
+            m.transitions.clone(),
+        );
+        r.register(
+            "check_duration_seconds",
+            "Duration of each check",
+            m.check_seconds.clone(),
+        );
+        r.register(
+            "last_check_success",
+            "1 when the last check passed",
+            m.last_result.clone(),
+        );
+        r.register(
+            "api_commands",
+            "Lines written to ExaBGP, by action",
+            m.commands.clone(),
+        );
         m.set_state(State::Init);
         m
     }
@@ -103,13 +134,17 @@ impl Metrics {
     /// Records the current state.
     pub fn set_state(&self, current: State) {
         for s in ALL_STATES {
-            self.state.get_or_create(&StateLabel { state: s.into() }).set(i64::from(s == current));
+            self.state
+                .get_or_create(&StateLabel { state: s.into() })
+                .set(i64::from(s == current));
         }
     }
 
     /// Records a transition to `to`.
     pub fn transition(&self, to: State) {
-        self.transitions.get_or_create(&StateLabel { state: to.into() }).inc();
+        self.transitions
+            .get_or_create(&StateLabel { state: to.into() })
+            .inc();
         self.set_state(to);
     }
 
@@ -121,7 +156,11 @@ impl Metrics {
 
     /// Records a written line.
     pub fn command(&self, line: &str) {
-        let action = if line.contains(" withdraw ") { ActionName::withdraw } else { ActionName::announce };
+        let action = if line.contains(" withdraw ") {
+            ActionName::withdraw
+        } else {
+            ActionName::announce
+        };
         self.commands.get_or_create(&ActionLabel { action }).inc();
     }
 }

@@ -6,12 +6,12 @@ pub mod announce;
 pub mod api;
 pub mod args;
 pub mod check;
+pub mod config_file;
 pub mod log;
 pub mod metrics;
-pub mod config_file;
 pub mod options;
-pub mod values;
 pub mod run;
+pub mod values;
 
 use std::ffi::OsString;
 
@@ -36,7 +36,10 @@ pub fn main(argv: Vec<OsString>) -> u8 {
         }
     };
     // One thread is plenty for one check loop and keeps the footprint small.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             logger.error(format!("failed to start the runtime: {e}"));

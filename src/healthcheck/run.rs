@@ -86,13 +86,17 @@ impl Healthcheck {
         let setup = |e: &dyn std::fmt::Display| Fatal::Setup(e.to_string());
         let ifnames = parse_ip_ifnames(&opts.ip_ifname, &opts.ip).map_err(|e| setup(&e))?;
         if let Some(path) = &opts.pid {
-            std::fs::write(path, format!("{}\n", std::process::id()))
-                .map_err(|e| Fatal::Setup(format!("failed to write --pid {}: {e}", path.display())))?;
+            std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
+                Fatal::Setup(format!("failed to write --pid {}: {e}", path.display()))
+            })?;
         }
         let check = build_check(opts).map_err(|e| setup(&e))?;
         let manage_ips = !opts.no_ip_setup || opts.dynamic_ip_setup;
         let mut ips = if opts.ip.is_empty() || manage_ips {
-            let selection = Selection { label: opts.label.clone(), exact: opts.label_exact_match };
+            let selection = Selection {
+                label: opts.label.clone(),
+                exact: opts.label_exact_match,
+            };
             Some(ServiceIps::new(selection, ifnames).map_err(|e| setup(&e))?)
         } else {
             None
@@ -117,7 +121,10 @@ impl Healthcheck {
     }
 
     async fn main_loop(&mut self) -> u8 {
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             self.log.error("failed to install the signal handlers");
             return 1;
         };
@@ -134,7 +141,8 @@ impl Healthcheck {
                     return 1;
                 }
                 Event::Pause(None) => {
-                    self.log.info("interval set to zero, exiting after the announcement");
+                    self.log
+                        .info("interval set to zero, exiting after the announcement");
                     return 0;
                 }
                 Event::Pause(Some(p)) => p,
@@ -149,7 +157,11 @@ impl Healthcheck {
 
     async fn iteration(&mut self) -> Result<Option<Duration>, Fatal> {
         let disabled = self.opts.disable.as_ref().is_some_and(|p| p.exists());
-        let ok = if disabled { true } else { self.timed_check().await };
+        let ok = if disabled {
+            true
+        } else {
+            self.timed_check().await
+        };
         let step = self.machine.observe(Observation { disabled, ok });
         if step.changed() {
             self.log.debug(format!("Transition to {}", step.to));
@@ -169,11 +181,18 @@ impl Healthcheck {
         }
         let secs = |s: f64| Duration::try_from_secs_f64(s).map_err(|_| Fatal::Sleep(s));
         let interval = secs(self.opts.interval)?;
-        Ok(next_pause(step.to, interval, secs(self.opts.fast_interval)?))
+        Ok(next_pause(
+            step.to,
+            interval,
+            secs(self.opts.fast_interval)?,
+        ))
     }
 
     async fn timed_check(&mut self) -> bool {
-        let timeout = u64::try_from(self.opts.timeout).ok().filter(|t| *t > 0).map(Duration::from_secs);
+        let timeout = u64::try_from(self.opts.timeout)
+            .ok()
+            .filter(|t| *t > 0)
+            .map(Duration::from_secs);
         let started = Instant::now();
         let ok = self.check.run(timeout, &self.log).await;
         if let Some(m) = &self.metrics {
@@ -185,12 +204,16 @@ impl Healthcheck {
     async fn emit(&mut self, state: State) -> Result<(), Fatal> {
         let dynamic = self.opts.dynamic_ip_setup;
         if dynamic && state == State::Up {
-            self.log.info("service up, restoring loopback and ip-ifname ips");
+            self.log
+                .info("service up, restoring loopback and ip-ifname ips");
             if let Some(ips) = &mut self.ips {
-                ips.setup(&self.announcer.ips, &self.log).await.map_err(|e| Fatal::Setup(e.to_string()))?;
+                ips.setup(&self.announcer.ips, &self.log)
+                    .await
+                    .map_err(|e| Fatal::Setup(e.to_string()))?;
             }
         }
-        self.log.info(format!("send announces for {state} state to ExaBGP"));
+        self.log
+            .info(format!("send announces for {state} state to ExaBGP"));
         for line in self.announcer.lines(state) {
             self.log.debug(format!("exabgp: {}", line.trim_end()));
             self.api.send(&line).await?;
@@ -214,7 +237,10 @@ impl Healthcheck {
         if let Some(m) = &self.metrics {
             m.transition(step.to);
         }
-        self.log.info(format!("send announces for {} state to ExaBGP", State::Exit));
+        self.log.info(format!(
+            "send announces for {} state to ExaBGP",
+            State::Exit
+        ));
         for line in self.announcer.lines(State::Exit) {
             self.log.debug(format!("exabgp: {}", line.trim_end()));
             if let Err(e) = self.api.send(&line).await {
@@ -233,7 +259,11 @@ impl Healthcheck {
 fn build_check(opts: &Options) -> Result<Check, crate::probe::ProbeConfigError> {
     Ok(match (&opts.command, &opts.http, &opts.tcp) {
         (Some(cmd), _, _) => Check::Command(cmd.clone()),
-        (_, Some(url), _) => Check::Http(HttpProbe::new(url, opts.http_status.parse()?, None)?),
+        (_, Some(url), _) => Check::Http(Box::new(HttpProbe::new(
+            url,
+            opts.http_status.parse()?,
+            None,
+        )?)),
         (_, _, Some(target)) => Check::Tcp(TcpProbe::new(target)?),
         _ => Check::Always,
     })
@@ -265,6 +295,13 @@ async fn serve_metrics(addr: std::net::SocketAddr) -> Result<Metrics, crate::adm
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Metrics::register(&mut registry);
     let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    crate::admin::serve(addr, crate::admin::AdminState { registry: Arc::new(registry), ready }).await?;
+    crate::admin::serve(
+        addr,
+        crate::admin::AdminState {
+            registry: Arc::new(registry),
+            ready,
+        },
+    )
+    .await?;
     Ok(metrics)
 }
