@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use super::attrs::{AsPath, Community, ExtendedCommunity, LargeCommunity, List};
 
 /// Which BGP neighbors a command is for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub enum Target {
     /// `neighbor *`: every neighbor.
     #[default]
