@@ -5,3 +5,8 @@ pub mod batch;
 pub mod driver;
 pub mod encode;
 pub mod parse;
+pub mod relay;
+pub mod server;
+
+#[cfg(test)]
+mod relay_tests;
