@@ -13,3 +13,4 @@ pub mod healthcheck;
 pub mod model;
 pub mod netlink;
 pub mod probe;
+pub mod telemetry;
