@@ -1,5 +1,10 @@
 //! Real rtnetlink in a private network namespace: the healthcheck's address setup and the
 //! agent's loopback VIPs. Needs root (it fails, never skips, without it).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
 
 use std::collections::BTreeSet;
 use std::future::Future;
