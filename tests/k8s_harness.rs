@@ -1,6 +1,7 @@
 //! Smoke tests of the test control plane (tests/support/controlplane.rs): they prove that
 //! the real kube-apiserver + etcd behave as the project's integration tests will rely on.
 
+#[allow(dead_code, reason = "shared by several test crates, each using a part")]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -18,6 +19,7 @@ use kube::api::{
 use kube::runtime::watcher;
 use kube::{Client, Error};
 use serde_json::json;
+use support::controlplane;
 
 const GROUP: &str = "harness.kube-anycast.test";
 
@@ -61,13 +63,13 @@ fn probe_crd() -> CustomResourceDefinition {
             }]
         }
     }))
-    .unwrap()
+    .unwrap_or_else(|e| panic!("the test CRD: {e}"))
 }
 
 async fn probes(client: &Client, ns: &str) -> Api<DynamicObject> {
-    support::crds::apply_and_wait(client, &probe_crd(), Duration::from_secs(30))
+    controlplane::crds::apply_and_wait(client, &probe_crd(), Duration::from_secs(30))
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("installing the test CRD: {e}"));
     let gvk = GroupVersionKind::gvk(GROUP, "v1", "Probe");
     Api::namespaced_with(
         client.clone(),
@@ -106,8 +108,8 @@ async fn eventually<T, F: AsyncFnMut() -> Result<T, Error>>(mut f: F) -> T {
 
 #[tokio::test]
 async fn crd_object_is_stored_and_cel_rejects_a_bad_one() {
-    let client = support::shared().admin_client();
-    let ns = support::test_namespace(&client, "cel").await;
+    let client = controlplane::shared().admin_client();
+    let ns = controlplane::test_namespace(&client, "cel").await;
     let api = probes(&client, &ns).await;
     let obj: DynamicObject = serde_json::from_value(probe("good", 100)).unwrap();
 
@@ -134,8 +136,8 @@ async fn crd_object_is_stored_and_cel_rejects_a_bad_one() {
 
 #[tokio::test]
 async fn server_side_apply_conflict_then_force() {
-    let client = support::shared().admin_client();
-    let ns = support::test_namespace(&client, "ssa").await;
+    let client = controlplane::shared().admin_client();
+    let ns = controlplane::test_namespace(&client, "ssa").await;
     let api = probes(&client, &ns).await;
 
     api.patch(
@@ -181,8 +183,8 @@ async fn server_side_apply_conflict_then_force() {
 
 #[tokio::test]
 async fn watch_sees_pod_scheduled_by_hand_and_patched_ready() {
-    let client = support::shared().admin_client();
-    let ns = support::test_namespace(&client, "watch").await;
+    let client = controlplane::shared().admin_client();
+    let ns = controlplane::test_namespace(&client, "watch").await;
     let pods: Api<Pod> = Api::namespaced(client, &ns);
     let mut events = watcher(pods.clone(), watcher::Config::default()).boxed();
     let mut next = async || {
@@ -237,8 +239,8 @@ async fn watch_sees_pod_scheduled_by_hand_and_patched_ready() {
 
 #[tokio::test]
 async fn endpointslice_round_trip() {
-    let client = support::shared().admin_client();
-    let ns = support::test_namespace(&client, "eps").await;
+    let client = controlplane::shared().admin_client();
+    let ns = controlplane::test_namespace(&client, "eps").await;
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
     let slices: Api<EndpointSlice> = Api::namespaced(client, &ns);
     let svc: Service = serde_json::from_value(json!({
@@ -294,17 +296,17 @@ async fn endpointslice_round_trip() {
 
 #[tokio::test]
 async fn restricted_user_is_forbidden_until_a_role_grants_it() {
-    let cp = support::shared();
+    let cp = controlplane::shared();
     let admin = cp.admin_client();
-    let ns = support::test_namespace(&admin, "rbac").await;
-    let other = support::test_namespace(&admin, "rbac-other").await;
+    let ns = controlplane::test_namespace(&admin, "rbac").await;
+    let other = controlplane::test_namespace(&admin, "rbac-other").await;
     let restricted = cp.restricted_client();
     let pods: Api<Pod> = Api::namespaced(restricted.clone(), &ns);
 
     let status = api_error(pods.list(&ListParams::default()).await);
     assert!(status.is_forbidden(), "{status:?}");
     assert!(
-        status.message.contains(support::RESTRICTED_USER),
+        status.message.contains(controlplane::RESTRICTED_USER),
         "{}",
         status.message
     );
@@ -312,7 +314,7 @@ async fn restricted_user_is_forbidden_until_a_role_grants_it() {
     grant_pod_reader(
         &admin,
         &ns,
-        json!({ "kind": "User", "name": support::RESTRICTED_USER }),
+        json!({ "kind": "User", "name": controlplane::RESTRICTED_USER }),
     )
     .await;
     eventually(async || pods.list(&ListParams::default()).await).await;
@@ -327,29 +329,33 @@ async fn grant_pod_reader(admin: &Client, ns: &str, subject: serde_json::Value) 
         "metadata": { "name": "pod-reader" },
         "rules": [{ "apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"] }]
     }))
-    .unwrap();
+    .unwrap_or_else(|e| panic!("the Role: {e}"));
     let binding: RoleBinding = serde_json::from_value(json!({
         "metadata": { "name": "pod-reader" },
         "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-reader" },
         "subjects": [subject]
     }))
-    .unwrap();
+    .unwrap_or_else(|e| panic!("the RoleBinding: {e}"));
     let pp = PostParams::default();
-    Api::<Role>::namespaced(admin.clone(), ns)
+    if let Err(e) = Api::<Role>::namespaced(admin.clone(), ns)
         .create(&pp, &role)
         .await
-        .unwrap();
-    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+    {
+        panic!("creating the Role: {e}");
+    }
+    if let Err(e) = Api::<RoleBinding>::namespaced(admin.clone(), ns)
         .create(&pp, &binding)
         .await
-        .unwrap();
+    {
+        panic!("creating the RoleBinding: {e}");
+    }
 }
 
 #[tokio::test]
 async fn token_request_issues_a_working_service_account_token() {
-    let cp = support::shared();
+    let cp = controlplane::shared();
     let admin = cp.admin_client();
-    let ns = support::test_namespace(&admin, "token").await;
+    let ns = controlplane::test_namespace(&admin, "token").await;
     // No ServiceAccount controller: the test creates the account itself.
     let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &ns);
     let sa: ServiceAccount =
@@ -403,7 +409,7 @@ async fn token_request_issues_a_working_service_account_token() {
 
 #[tokio::test]
 async fn project_crds_are_established() {
-    let client = support::shared().admin_client();
+    let client = controlplane::shared().admin_client();
     let crds: Api<CustomResourceDefinition> = Api::all(client);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -435,15 +441,12 @@ async fn project_crds_are_established() {
 /// A control plane of its own (not the shared one) is stopped and cleaned up on drop.
 #[tokio::test]
 async fn dropping_a_control_plane_stops_its_processes() {
-    let cp = tokio::task::spawn_blocking(support::ControlPlane::start)
+    let cp = tokio::task::spawn_blocking(controlplane::ControlPlane::start)
         .await
         .unwrap()
         .unwrap();
     let version = cp.admin_client().apiserver_version().await.unwrap();
-    assert_eq!(
-        version.git_version,
-        support::controlplane::k8s_version().unwrap()
-    );
+    assert_eq!(version.git_version, controlplane::k8s_version().unwrap());
     let (pids, dir) = (cp.pids().to_vec(), cp.dir().to_path_buf());
     assert_eq!(pids.len(), 2);
     assert!(dir.is_dir());
@@ -462,7 +465,7 @@ async fn dropping_a_control_plane_stops_its_processes() {
 /// `crds/` files may hold several documents, comments and empty documents.
 #[tokio::test]
 async fn crd_directory_with_multi_document_yaml_is_installed() {
-    let client = support::shared().admin_client();
+    let client = controlplane::shared().admin_client();
     let dir = std::env::temp_dir().join(format!("kat-crds-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let crd = |plural: &str, kind: &str| {
@@ -483,7 +486,7 @@ async fn crd_directory_with_multi_document_yaml_is_installed() {
     std::fs::write(dir.join("multi.yaml"), text).unwrap();
     std::fs::write(dir.join("README.md"), "not YAML, ignored").unwrap();
 
-    let result = support::crds::install_dir(&client, &dir, Duration::from_secs(30)).await;
+    let result = controlplane::crds::install_dir(&client, &dir, Duration::from_secs(30)).await;
     std::fs::remove_dir_all(&dir).unwrap();
     result.unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client);

@@ -1,4 +1,4 @@
-//! Installing CustomResourceDefinitions and waiting until they are served.
+//! Installing `CustomResourceDefinitions` and waiting until they are served.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
