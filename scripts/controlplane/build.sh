@@ -5,7 +5,7 @@
 # its last line of stdout.
 #
 # Environment:
-#   KAT_CP_CACHE     cache root (default $HOME/.cache/kube-anycast/controlplane)
+#   KAT_CP_CACHE     cache root (default ${KAT_CACHE:-$HOME/.cache/kube-anycast}/controlplane)
 #   KAT_K8S_VERSION  Kubernetes tag (default: versions.env)
 #   GO               go binary (default: go on PATH, else /usr/local/go/bin/go)
 #   GOMODCACHE, GOCACHE  honoured when set, else kept under $KAT_CP_CACHE/go
@@ -32,7 +32,7 @@ k8s="$KAT_K8S_VERSION"
 minor="${BASH_REMATCH[1]}"
 staging="v0.$minor.${BASH_REMATCH[2]}"
 
-cache="${KAT_CP_CACHE:-$HOME/.cache/kube-anycast/controlplane}"
+cache="${KAT_CP_CACHE:-${KAT_CACHE:-$HOME/.cache/kube-anycast}/controlplane}"
 mkdir -p "$cache"
 cache="$(cd "$cache" && pwd)"
 root="$cache/k8s-$k8s"

