@@ -10,8 +10,6 @@ use kube::Client;
 use super::processes::Processes;
 use super::{ADMIN_USER, RESTRICTED_USER, client_config, crds, host};
 
-const REPO: &str = env!("CARGO_MANIFEST_DIR");
-
 /// What the keeper thread reports once the control plane is ready.
 pub struct Ready {
     pub server: http::Uri,
@@ -28,7 +26,7 @@ pub fn boot(bin: &Path, procs: &mut Processes) -> Result<Ready, String> {
     let dir = procs.dir.clone();
     let pki = dir.join("pki");
     let out = Command::new("bash")
-        .arg(Path::new(REPO).join("scripts/controlplane/pki.sh"))
+        .arg(host::repo_dir().join("scripts/controlplane/pki.sh"))
         .arg(&pki)
         .output()
         .map_err(|e| format!("cannot run scripts/controlplane/pki.sh: {e}"))?;
@@ -124,7 +122,7 @@ pub fn boot(bin: &Path, procs: &mut Processes) -> Result<Ready, String> {
         let client = Client::try_from(client_config(&uri, &ca_der, &admin_token))
             .map_err(|e| format!("cannot build a client for {server}: {e}"))?;
         procs.wait_ready(&client, timeout).await?;
-        crds::install_dir(&client, &Path::new(REPO).join("crds"), timeout).await
+        crds::install_dir(&client, &host::repo_dir().join("crds"), timeout).await
     })?;
     Ok(Ready {
         server: uri,

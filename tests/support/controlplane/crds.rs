@@ -12,8 +12,21 @@ const FIELD_MANAGER: &str = "kube-anycast-test-harness";
 /// Applies every CRD in the `*.yaml`/`*.yml` files of `dir` (multi-document files are fine)
 /// and waits until all are Established. A missing `dir` means there is nothing to install.
 pub async fn install_dir(client: &Client, dir: &Path, timeout: Duration) -> Result<(), String> {
+    let crds = parse_dir(dir)?;
+    for crd in &crds {
+        apply(client, crd).await?;
+    }
+    for crd in &crds {
+        wait_established(client, crd, timeout).await?;
+    }
+    Ok(())
+}
+
+/// The CRDs in the `*.yaml`/`*.yml` files of `dir`, in file name order; none if `dir` is
+/// missing. Any other kind of object is an error: `crds/` holds CRDs only.
+pub fn parse_dir(dir: &Path) -> Result<Vec<CustomResourceDefinition>, String> {
     if !dir.is_dir() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -28,13 +41,7 @@ pub async fn install_dir(client: &Client, dir: &Path, timeout: Duration) -> Resu
     for file in &files {
         crds.extend(parse_file(file)?);
     }
-    for crd in &crds {
-        apply(client, crd).await?;
-    }
-    for crd in &crds {
-        wait_established(client, crd, timeout).await?;
-    }
-    Ok(())
+    Ok(crds)
 }
 
 fn parse_file(file: &Path) -> Result<Vec<CustomResourceDefinition>, String> {

@@ -10,6 +10,13 @@ const VERSIONS_ENV: &str = include_str!("../../../scripts/controlplane/versions.
 /// Temp dirs are named `kat-cp-<pid>-<random>`, so leftovers of dead processes can be swept.
 const DIR_PREFIX: &str = "kat-cp-";
 
+/// The repository: `cargo test` sets `CARGO_MANIFEST_DIR` when it runs a test. Preferred to
+/// the compile-time value, which names whichever checkout last built a shared target dir.
+pub fn repo_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 /// `$KAT_CP_BIN`, else `$KAT_CP_CACHE/k8s-<version>/bin` as build.sh fills it; checked.
 pub fn binary_dir() -> Result<PathBuf, String> {
     let dir = if let Some(dir) = std::env::var_os("KAT_CP_BIN") {

@@ -33,7 +33,7 @@ use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
 use secrecy::SecretString;
 
-pub use host::k8s_version;
+pub use host::{k8s_version, repo_dir};
 
 /// The admin user, in `system:masters`.
 pub const ADMIN_USER: &str = "kat-admin";
