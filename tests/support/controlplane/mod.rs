@@ -22,7 +22,6 @@ pub mod crds;
 mod host;
 mod processes;
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{OnceLock, mpsc};
 use std::thread;
@@ -165,12 +164,6 @@ impl ControlPlane {
     /// A kubeconfig for `kubectl`/`helm` (user `kat-admin`); removed with the control plane.
     pub fn admin_kubeconfig(&self) -> PathBuf {
         self.dir.join("admin.kubeconfig")
-    }
-
-    /// The CA certificate (PEM) that signed the API server's serving certificate.
-    pub fn ca_pem(&self) -> String {
-        fs::read_to_string(self.dir.join("pki/ca.crt"))
-            .unwrap_or_else(|e| panic!("reading the control plane's CA: {e}"))
     }
 
     /// Client as `kat-admin` (`system:masters`). Call inside a Tokio runtime.
