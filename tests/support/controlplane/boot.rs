@@ -63,7 +63,7 @@ pub fn boot(bin: &Path, procs: &mut Processes) -> Result<Ready, String> {
     let etcd_url = format!("http://127.0.0.1:{etcd_port}");
     let peer_url = format!("http://127.0.0.1:{peer_port}");
     let p = |name: &str| pki.join(name).display().to_string();
-    // Both start at once: kube-apiserver retries etcd until it answers, which saves ~0.5 s.
+    // Both start at once: kube-apiserver retries etcd until it answers, so their start-ups overlap.
     procs.launch(
         bin,
         "etcd",
