@@ -23,4 +23,8 @@ stage "clippy"
 cargo clippy --locked --all-targets -- -D warnings
 stage "unit and property tests"
 cargo test --locked --lib --bins
+stage "netlink tests in a private network namespace"
+cargo test --locked --test netlink
+stage "Kubernetes integration tests (control plane built once, cached)"
+bash scripts/ci-controlplane.sh
 stage "end"
