@@ -1,0 +1,3 @@
+//! Support for the integration tests that run against real parts.
+
+pub mod testbed;
