@@ -1,3 +1,4 @@
 //! Support for the integration tests that run against real parts.
 
+pub mod differential;
 pub mod testbed;
