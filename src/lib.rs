@@ -1,0 +1,12 @@
+//! kube-anycast: announce anycast service IPs over BGP (through ExaBGP) only while the service is
+//! healthy on this node.
+//!
+//! The crate is a functional core with thin I/O shells: `health` (the rise/fall state machine)
+//! and `exabgp::encode` (API lines) are pure; `healthcheck` is the drop-in for ExaBGP's
+//! healthcheck, built on them.
+
+pub mod exabgp;
+pub mod health;
+pub mod healthcheck;
+pub mod netlink;
+pub mod probe;
