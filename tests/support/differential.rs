@@ -51,7 +51,8 @@ pub enum Ack {
 pub enum Action {
     /// Remove the `--disable` file.
     Enable,
-    /// Wait 300 ms (the healthcheck is then blocked on the ACK or asleep), then SIGTERM.
+    /// Wait 300 ms (the healthcheck is then blocked on the ACK or asleep), SIGTERM,
+    /// and wait 300 ms more before answering.
     Term,
 }
 
@@ -191,7 +192,14 @@ pub fn run(program: &[String], case: &Case, name: &str, side: &str) -> Outcome {
             args.push("--no-syslog".into());
         }
         let check = format!("exec sh {d}/check.sh");
-        for a in ["--no-ip-setup", "--interval", "0.05", "--fast-interval", "0.05", "--timeout"] {
+        for a in [
+            "--no-ip-setup",
+            "--interval",
+            "0.05",
+            "--fast-interval",
+            "0.05",
+            "--timeout",
+        ] {
             args.push(a.into());
         }
         args.extend(["1".into(), "--cmd".into(), check]);
@@ -216,10 +224,16 @@ pub fn run(program: &[String], case: &Case, name: &str, side: &str) -> Outcome {
         .args(&args)
         .current_dir(&dir)
         .env("KAT_HC_RUNNER", std::process::id().to_string())
-        .stdin(if case.ack == Ack::Eof { Stdio::null() } else { Stdio::piped() })
+        .stdin(if case.ack == Ack::Eof {
+            Stdio::null()
+        } else {
+            Stdio::piped()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {program:?}: {e}"));
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program:?}: {e}"));
     let outcome = drive(child, case, &dir);
     if let Ok(errors) = std::fs::read_to_string(dir.join("errors")) {
         panic!("{side}: the scripted check reported:\n{errors}");
@@ -258,6 +272,9 @@ fn drive(mut child: Child, case: &Case, dir: &Path) -> Outcome {
                 Action::Term => {
                     std::thread::sleep(Duration::from_millis(300));
                     let _ = kill(pid, Signal::SIGTERM);
+                    // The ACK must not race the signal: a reader that finds data
+                    // returns it instead of being interrupted.
+                    std::thread::sleep(Duration::from_millis(300));
                 }
             }
         }
