@@ -20,7 +20,7 @@ struct CheckFile(PathBuf);
 impl CheckFile {
     fn new(name: &str) -> CheckFile {
         let dir = std::env::temp_dir().join(format!("kat-hc-bgp-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create check directory");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
         let file = CheckFile(dir.join("ok"));
         file.pass(true);
         file
@@ -28,11 +28,18 @@ impl CheckFile {
 
     /// Makes the check pass (the file exists) or fail.
     fn pass(&self, ok: bool) {
-        if ok {
-            std::fs::write(&self.0, "").expect("create the ok file");
+        let done = if ok {
+            std::fs::write(&self.0, "")
         } else {
-            std::fs::remove_file(&self.0).expect("remove the ok file");
-        }
+            std::fs::remove_file(&self.0)
+        };
+        done.unwrap_or_else(|e| {
+            panic!(
+                "{} {}: {e}",
+                if ok { "create" } else { "remove" },
+                self.0.display()
+            )
+        });
     }
 
     fn command(&self) -> String {
@@ -100,7 +107,8 @@ fn lo_addresses(bed: &Testbed) -> String {
         .in_exa("ip")
         .args(["-o", "address", "show", "dev", "lo"])
         .output();
-    String::from_utf8_lossy(&out.expect("run ip in the speaker's namespace").stdout).into_owned()
+    let out = out.unwrap_or_else(|e| panic!("run ip in the speaker's namespace: {e}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

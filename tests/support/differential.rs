@@ -7,6 +7,7 @@
 //! script's parent, so a `term` step can signal it with `kill -TERM $PPID`
 //! (the script verifies that parent). Each run gets its own directory.
 
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -172,19 +173,22 @@ fn run_dir(name: &str, side: &str) -> PathBuf {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("kat-hc-{}-{n}-{name}-{side}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create run directory");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
     dir
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 /// Runs `program` (e.g. [`exabgp_healthcheck`]) on `case`; `side` names the run.
 pub fn run(program: &[String], case: &Case, name: &str, side: &str) -> Outcome {
     let dir = run_dir(name, side);
     let d = dir.to_string_lossy().into_owned();
-    std::fs::write(dir.join("check.sh"), CHECK_SH).expect("write check.sh");
-    std::fs::write(dir.join("steps"), format!("{}\n", case.steps)).expect("write steps");
+    write(&dir.join("check.sh"), CHECK_SH);
+    write(&dir.join("steps"), &format!("{}\n", case.steps));
     if let Some(config) = &case.config {
-        std::fs::write(dir.join("healthcheck.conf"), config.replace("{dir}", &d))
-            .expect("write config");
+        write(&dir.join("healthcheck.conf"), &config.replace("{dir}", &d));
     }
     let mut args: Vec<String> = Vec::new();
     if case.defaults {
@@ -212,7 +216,7 @@ pub fn run(program: &[String], case: &Case, name: &str, side: &str) -> Outcome {
             // lo up, then the addresses, then the healthcheck itself (exec keeps the PID).
             let mut script = String::from("set -e; ip link set lo up; ");
             for a in addrs {
-                script.push_str(&format!("ip addr add {a}; "));
+                let _ = write!(script, "ip addr add {a}; ");
             }
             script.push_str("exec \"$@\"");
             let mut c = Command::new("unshare");
@@ -245,7 +249,7 @@ pub fn run(program: &[String], case: &Case, name: &str, side: &str) -> Outcome {
 /// Reads the API lines, answers ACKs, performs the case's actions, and waits
 /// for the exit. A run longer than 30 s is killed (and shows as a signal).
 fn drive(mut child: Child, case: &Case, dir: &Path) -> Outcome {
-    let pid = Pid::from_raw(i32::try_from(child.id()).expect("PID fits i32"));
+    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
     let watchdog = std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -256,10 +260,17 @@ fn drive(mut child: Child, case: &Case, dir: &Path) -> Outcome {
         }
         let _ = kill(pid, Signal::SIGKILL);
     });
-    let stderr = child.stderr.take().expect("stderr piped");
+    let stderr = child
+        .stderr
+        .take()
+        .unwrap_or_else(|| panic!("stderr not piped"));
     let stderr = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let mut stdin: Option<ChildStdin> = child.stdin.take();
-    let stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
+    let stdout = child
+        .stdout
+        .take()
+        .unwrap_or_else(|| panic!("stdout not piped"));
+    let stdout = BufReader::new(stdout);
     let mut lines = Vec::new();
     for line in stdout.lines() {
         let Ok(line) = line else { break };
@@ -284,7 +295,9 @@ fn drive(mut child: Child, case: &Case, dir: &Path) -> Outcome {
         }
     }
     drop(stdin);
-    let status = child.wait().expect("wait for the healthcheck");
+    let status = child
+        .wait()
+        .unwrap_or_else(|e| panic!("wait for the healthcheck: {e}"));
     let _ = watchdog.join();
     Outcome {
         lines,

@@ -4,6 +4,7 @@
 //!
 //! Needs root. A test that uses it fails loudly without root: it never skips.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -22,7 +23,8 @@ fn testbed_home() -> PathBuf {
     if let Some(home) = std::env::var_os("KAT_TESTBED_HOME") {
         return PathBuf::from(home);
     }
-    let home = std::env::var_os("HOME").expect("HOME must be set to locate the test bed state");
+    let home = std::env::var_os("HOME")
+        .unwrap_or_else(|| panic!("HOME must be set to locate the test bed state"));
     Path::new(&home).join(".cache/kube-anycast/testbed")
 }
 
@@ -41,7 +43,7 @@ pub fn exabgp_venv() -> PathBuf {
     let out = Command::new("bash")
         .arg(&script)
         .output()
-        .expect("spawn ensure-exabgp.sh");
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", script.display()));
     assert!(
         out.status.success(),
         "ensure-exabgp.sh failed ({}):\n{}",
@@ -205,8 +207,8 @@ impl Testbed {
 
     /// Like [`Testbed::up`], with options.
     pub fn up_with(options: &Options, api: &[&str]) -> Testbed {
-        require_root("the BGP test bed");
         static NEXT: AtomicU32 = AtomicU32::new(0);
+        require_root("the BGP test bed");
         let prefix = format!(
             "kat{}-{}",
             std::process::id(),
@@ -375,7 +377,7 @@ impl Testbed {
             let log = self.log(name);
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines[lines.len().saturating_sub(25)..].join("\n");
-            text.push_str(&format!("--- {name}.log (last lines)\n{tail}\n"));
+            let _ = writeln!(text, "--- {name}.log (last lines)\n{tail}");
         }
         text
     }
