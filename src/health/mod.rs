@@ -42,10 +42,7 @@ impl State {
 
     /// True for the states that write routes: UP, DOWN, DISABLED (and EXIT).
     pub fn is_emitting(self) -> bool {
-        matches!(
-            self,
-            State::Up | State::Down | State::Disabled | State::Exit
-        )
+        matches!(self, State::Up | State::Down | State::Disabled | State::Exit)
     }
 
     /// True while counting towards UP or DOWN.
@@ -98,12 +95,7 @@ impl Machine {
     /// A machine in INIT. `rise` and `fall` below 1 count as 1, as in ExaBGP.
     pub fn new(rise: i64, fall: i64) -> Self {
         let clamp = |n: i64| u32::try_from(n.max(1)).unwrap_or(u32::MAX);
-        Machine {
-            rise: clamp(rise),
-            fall: clamp(fall),
-            state: State::Init,
-            count: 0,
-        }
+        Machine { rise: clamp(rise), fall: clamp(fall), state: State::Init, count: 0 }
     }
 
     /// The current state.
@@ -139,37 +131,22 @@ impl Machine {
     pub fn exit(&mut self) -> Step {
         let from = self.state;
         self.state = State::Exit;
-        Step {
-            from,
-            to: State::Exit,
-        }
+        Step { from, to: State::Exit }
     }
 
     fn start_rising(&mut self) -> State {
         self.count = 1;
-        if self.rise <= 1 {
-            State::Up
-        } else {
-            State::Rising
-        }
+        if self.rise <= 1 { State::Up } else { State::Rising }
     }
 
     fn start_falling(&mut self) -> State {
         self.count = 1;
-        if self.fall <= 1 {
-            State::Down
-        } else {
-            State::Falling
-        }
+        if self.fall <= 1 { State::Down } else { State::Falling }
     }
 
     fn count_towards(&mut self, target: State, needed: u32) -> State {
         self.count = self.count.saturating_add(1);
-        if self.count >= needed {
-            target
-        } else {
-            self.state
-        }
+        if self.count >= needed { target } else { self.state }
     }
 }
 

@@ -3,7 +3,7 @@
 
 pub mod announce;
 pub mod args;
-pub mod config_file;
 pub mod log;
+pub mod config_file;
 pub mod options;
 pub mod values;

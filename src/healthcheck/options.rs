@@ -8,9 +8,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, ArgGroup, Parser, ValueEnum};
 use ipnet::IpNet;
 
-use super::values::{
-    Neighbor, parse_address, parse_float, parse_int, parse_neighbor, parse_network,
-};
+use super::values::{Neighbor, parse_address, parse_float, parse_int, parse_network, parse_neighbor};
 use crate::exabgp::attrs::{AsPath, Community, ExtendedCommunity, LargeCommunity, List};
 
 /// Log record format (a kube-anycast addition).
@@ -206,9 +204,7 @@ pub fn normalize_argv(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
     args.into_iter()
         .map(|a| match a.to_str() {
             Some("-sF") => OsString::from("--syslog-facility"),
-            Some(s) if s.starts_with("-sF=") => {
-                OsString::from(format!("--syslog-facility={}", &s[4..]))
-            }
+            Some(s) if s.starts_with("-sF=") => OsString::from(format!("--syslog-facility={}", &s[4..])),
             _ => a,
         })
         .collect()
