@@ -5,8 +5,11 @@
 //! and `exabgp::encode` (API lines) are pure; `healthcheck` is the drop-in for ExaBGP's
 //! healthcheck, built on them.
 
+pub mod admin;
+pub mod cli;
 pub mod exabgp;
 pub mod health;
+pub mod model;
 pub mod healthcheck;
 pub mod netlink;
 pub mod probe;

@@ -20,7 +20,11 @@ pub struct AttrError {
 
 impl AttrError {
     fn new(what: &'static str, value: &str, reason: impl Into<String>) -> Self {
-        Self { what, value: value.to_owned(), reason: reason.into() }
+        Self {
+            what,
+            value: value.to_owned(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -48,7 +52,7 @@ pub enum Community {
     WellKnown(u8),
 }
 
-/// The GRACEFUL_SHUTDOWN community of RFC 8326 (65535:0).
+/// The `GRACEFUL_SHUTDOWN` community of RFC 8326 (65535:0).
 pub const GRACEFUL_SHUTDOWN: Community = Community::Pair(65535, 0);
 
 impl FromStr for Community {
@@ -67,7 +71,11 @@ impl FromStr for Community {
                     .ok_or_else(|| AttrError::new(WHAT, s, "value must be 0-65535"))?,
             )),
             None => parse_decimal(s).map(Community::Number).ok_or_else(|| {
-                AttrError::new(WHAT, s, "expected ASN:VALUE, a 32-bit number or a well-known name")
+                AttrError::new(
+                    WHAT,
+                    s,
+                    "expected ASN:VALUE, a 32-bit number or a well-known name",
+                )
             }),
         }
     }
@@ -93,7 +101,11 @@ impl FromStr for LargeCommunity {
         let mut parts = s.split(':').map(parse_decimal::<u32>);
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
             (Some(Some(a)), Some(Some(b)), Some(Some(c)), None) => Ok(LargeCommunity(a, b, c)),
-            _ => Err(AttrError::new("large-community", s, "expected three 32-bit numbers A:B:C")),
+            _ => Err(AttrError::new(
+                "large-community",
+                s,
+                "expected three 32-bit numbers A:B:C",
+            )),
         }
     }
 }
@@ -148,7 +160,13 @@ impl FromStr for ExtendedCommunity {
                 .map(ExtendedCommunity::Raw)
                 .ok_or_else(|| AttrError::new(WHAT, s, "expected 0x and 16 hex digits"));
         }
-        let bad = || AttrError::new(WHAT, s, "expected target|origin|redirect:ASN:N or 0x<16 hex>");
+        let bad = || {
+            AttrError::new(
+                WHAT,
+                s,
+                "expected target|origin|redirect:ASN:N or 0x<16 hex>",
+            )
+        };
         let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
         let kind = match kind {
             "target" => ExtKind::Target,
@@ -166,7 +184,11 @@ impl FromStr for ExtendedCommunity {
         let n: u32 = parse_decimal(num).ok_or_else(bad)?;
         // A 4-byte ASN leaves 16 bits for the number, a 2-byte one 32 bits.
         if asn > u32::from(u16::MAX) && n > u32::from(u16::MAX) {
-            return Err(AttrError::new(WHAT, s, "a 4-byte ASN leaves 16 bits for the value"));
+            return Err(AttrError::new(
+                WHAT,
+                s,
+                "a 4-byte ASN leaves 16 bits for the value",
+            ));
         }
         Ok(ExtendedCommunity::Asn(kind, asn, n))
     }
@@ -218,7 +240,10 @@ impl<T> Default for List<T> {
 impl<T: FromStr<Err = AttrError>> FromStr for List<T> {
     type Err = AttrError;
     fn from_str(s: &str) -> Result<Self, AttrError> {
-        words(s).map(str::parse).collect::<Result<Vec<_>, _>>().map(List)
+        words(s)
+            .map(str::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map(List)
     }
 }
 
@@ -275,14 +300,27 @@ mod tests {
         for (input, out) in cases {
             assert_eq!(input.parse::<Community>().unwrap().to_string(), *out);
         }
-        assert_eq!("65000:1:2".parse::<LargeCommunity>().unwrap().to_string(), "65000:1:2");
-        for x in ["target:65000:7", "origin:10.0.0.1:5", "0x0002fde800000001", "target:4200000000:7"]
-        {
+        assert_eq!(
+            "65000:1:2".parse::<LargeCommunity>().unwrap().to_string(),
+            "65000:1:2"
+        );
+        for x in [
+            "target:65000:7",
+            "origin:10.0.0.1:5",
+            "0x0002fde800000001",
+            "target:4200000000:7",
+        ] {
             assert_eq!(x.parse::<ExtendedCommunity>().unwrap().to_string(), x);
         }
-        assert_eq!("65000  65001".parse::<AsPath>().unwrap().to_string(), "65000 65001");
         assert_eq!(
-            "65000:1 no-export".parse::<List<Community>>().unwrap().to_string(),
+            "65000  65001".parse::<AsPath>().unwrap().to_string(),
+            "65000 65001"
+        );
+        assert_eq!(
+            "65000:1 no-export"
+                .parse::<List<Community>>()
+                .unwrap()
+                .to_string(),
             "65000:1 no-export"
         );
     }
@@ -308,7 +346,11 @@ mod tests {
         assert!("65000\n1".parse::<AsPath>().is_err());
         assert!("65000:1\n".parse::<List<Community>>().is_err());
         assert!("1:2".parse::<LargeCommunity>().is_err());
-        assert!("target:4200000000:70000".parse::<ExtendedCommunity>().is_err());
+        assert!(
+            "target:4200000000:70000"
+                .parse::<ExtendedCommunity>()
+                .is_err()
+        );
         assert!("0x12".parse::<ExtendedCommunity>().is_err());
         assert!("65000:1 [".parse::<List<Community>>().is_err());
     }

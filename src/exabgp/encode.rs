@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use super::attrs::{AsPath, Community, ExtendedCommunity, LargeCommunity, List};
 
 /// Which BGP neighbors a command is for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub enum Target {
     /// `neighbor *`: every neighbor.
     #[default]
@@ -65,9 +65,9 @@ impl fmt::Display for NextHop {
 pub struct Attributes {
     /// The next hop.
     pub next_hop: NextHop,
-    /// MULTI_EXIT_DISC.
+    /// `MULTI_EXIT_DISC`.
     pub med: Option<i64>,
-    /// LOCAL_PREF (only meaningful over iBGP).
+    /// `LOCAL_PREF` (only meaningful over iBGP).
     pub local_preference: Option<i64>,
     /// Standard communities.
     pub communities: List<Community>,
@@ -219,7 +219,10 @@ mod tests {
 
     #[test]
     fn matches_the_reference_example_two() {
-        let target = Target::Neighbors(vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()]);
+        let target = Target::Neighbors(vec![
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+        ]);
         let attrs = mk_attrs();
         let cmd = RouteCommand {
             target: &target,
@@ -231,7 +234,10 @@ mod tests {
             cmd.to_line(),
             "neighbor 10.0.0.1, neighbor 10.0.0.2 announce route 192.0.2.10/32 next-hop 10.0.0.254 med 100 local-preference 200 community [ 65000:100 ]\n"
         );
-        let withdraw = RouteCommand { action: Action::Withdraw, ..cmd };
+        let withdraw = RouteCommand {
+            action: Action::Withdraw,
+            ..cmd
+        };
         assert_eq!(
             withdraw.to_line(),
             "neighbor 10.0.0.1, neighbor 10.0.0.2 withdraw route 192.0.2.10/32 next-hop 10.0.0.254\n"
@@ -261,15 +267,32 @@ mod tests {
 
     #[test]
     fn bulk_form_lists_every_prefix_after_nlri() {
-        let attrs = Attributes { med: Some(150), ..Attributes::default() };
-        let prefixes: Vec<IpNet> = vec!["192.0.2.1/32".parse().unwrap(), "192.0.2.2/32".parse().unwrap()];
-        let cmd = BulkCommand { target: &Target::All, action: Action::Announce, attributes: &attrs, prefixes: &prefixes };
+        let attrs = Attributes {
+            med: Some(150),
+            ..Attributes::default()
+        };
+        let prefixes: Vec<IpNet> = vec![
+            "192.0.2.1/32".parse().unwrap(),
+            "192.0.2.2/32".parse().unwrap(),
+        ];
+        let cmd = BulkCommand {
+            target: &Target::All,
+            action: Action::Announce,
+            attributes: &attrs,
+            prefixes: &prefixes,
+        };
         assert_eq!(
             cmd.to_line(),
             "neighbor * announce attributes next-hop self med 150 nlri 192.0.2.1/32 192.0.2.2/32\n"
         );
-        let cmd = BulkCommand { action: Action::Withdraw, ..cmd };
-        assert_eq!(cmd.to_line(), "neighbor * withdraw attributes next-hop self nlri 192.0.2.1/32 192.0.2.2/32\n");
+        let cmd = BulkCommand {
+            action: Action::Withdraw,
+            ..cmd
+        };
+        assert_eq!(
+            cmd.to_line(),
+            "neighbor * withdraw attributes next-hop self nlri 192.0.2.1/32 192.0.2.2/32\n"
+        );
     }
 
     proptest! {

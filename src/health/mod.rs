@@ -42,7 +42,10 @@ impl State {
 
     /// True for the states that write routes: UP, DOWN, DISABLED (and EXIT).
     pub fn is_emitting(self) -> bool {
-        matches!(self, State::Up | State::Down | State::Disabled | State::Exit)
+        matches!(
+            self,
+            State::Up | State::Down | State::Disabled | State::Exit
+        )
     }
 
     /// True while counting towards UP or DOWN.
@@ -95,7 +98,12 @@ impl Machine {
     /// A machine in INIT. `rise` and `fall` below 1 count as 1, as in ExaBGP.
     pub fn new(rise: i64, fall: i64) -> Self {
         let clamp = |n: i64| u32::try_from(n.max(1)).unwrap_or(u32::MAX);
-        Machine { rise: clamp(rise), fall: clamp(fall), state: State::Init, count: 0 }
+        Machine {
+            rise: clamp(rise),
+            fall: clamp(fall),
+            state: State::Init,
+            count: 0,
+        }
     }
 
     /// The current state.
@@ -108,20 +116,15 @@ impl Machine {
         let from = self.state;
         let to = match (from, obs.disabled, obs.ok) {
             (State::Exit, _, _) => State::Exit,
-            (State::Disabled, true, _) => State::Disabled,
             // The check ran but its result is ignored: a fresh start.
             (State::Disabled, false, _) => State::Init,
             (_, true, _) => State::Disabled,
-            (State::Init, _, true) => self.start_rising(),
-            (State::Init, _, false) => self.start_falling(),
+            (State::Init | State::Falling | State::Down, _, true) => self.start_rising(),
+            (State::Init | State::Rising | State::Up, _, false) => self.start_falling(),
             (State::Rising, _, true) => self.count_towards(State::Up, self.rise),
-            (State::Rising, _, false) => self.start_falling(),
             (State::Falling, _, false) => self.count_towards(State::Down, self.fall),
-            (State::Falling, _, true) => self.start_rising(),
             (State::Up, _, true) => State::Up,
-            (State::Up, _, false) => self.start_falling(),
             (State::Down, _, false) => State::Down,
-            (State::Down, _, true) => self.start_rising(),
         };
         self.state = to;
         Step { from, to }
@@ -131,22 +134,37 @@ impl Machine {
     pub fn exit(&mut self) -> Step {
         let from = self.state;
         self.state = State::Exit;
-        Step { from, to: State::Exit }
+        Step {
+            from,
+            to: State::Exit,
+        }
     }
 
     fn start_rising(&mut self) -> State {
         self.count = 1;
-        if self.rise <= 1 { State::Up } else { State::Rising }
+        if self.rise <= 1 {
+            State::Up
+        } else {
+            State::Rising
+        }
     }
 
     fn start_falling(&mut self) -> State {
         self.count = 1;
-        if self.fall <= 1 { State::Down } else { State::Falling }
+        if self.fall <= 1 {
+            State::Down
+        } else {
+            State::Falling
+        }
     }
 
     fn count_towards(&mut self, target: State, needed: u32) -> State {
         self.count = self.count.saturating_add(1);
-        if self.count >= needed { target } else { self.state }
+        if self.count >= needed {
+            target
+        } else {
+            self.state
+        }
     }
 }
 

@@ -1,9 +1,18 @@
 use super::*;
 use proptest::prelude::*;
 
-const OK: Observation = Observation { disabled: false, ok: true };
-const FAIL: Observation = Observation { disabled: false, ok: false };
-const DISABLED: Observation = Observation { disabled: true, ok: true };
+const OK: Observation = Observation {
+    disabled: false,
+    ok: true,
+};
+const FAIL: Observation = Observation {
+    disabled: false,
+    ok: false,
+};
+const DISABLED: Observation = Observation {
+    disabled: true,
+    ok: true,
+};
 
 fn run(rise: i64, fall: i64, obs: &[Observation]) -> Vec<State> {
     let mut m = Machine::new(rise, fall);
@@ -38,7 +47,13 @@ fn a_short_failure_is_a_new_change_to_up() {
     for o in [OK, OK, FAIL] {
         m.observe(o);
     }
-    assert_eq!(m.observe(OK), Step { from: State::Falling, to: State::Rising });
+    assert_eq!(
+        m.observe(OK),
+        Step {
+            from: State::Falling,
+            to: State::Rising
+        }
+    );
     let step = m.observe(OK);
     assert!(step.changed() && step.to == State::Up);
     assert!(should_emit(step, true));
@@ -57,16 +72,31 @@ fn pauses_follow_the_state() {
 fn exit_is_final() {
     let mut m = Machine::new(1, 1);
     m.observe(OK);
-    assert_eq!(m.exit(), Step { from: State::Up, to: State::Exit });
+    assert_eq!(
+        m.exit(),
+        Step {
+            from: State::Up,
+            to: State::Exit
+        }
+    );
     assert_eq!(m.observe(DISABLED).to, State::Exit);
 }
 
 #[test]
 fn emission_rules() {
-    let up = Step { from: State::Up, to: State::Up };
+    let up = Step {
+        from: State::Up,
+        to: State::Up,
+    };
     assert!(should_emit(up, false));
     assert!(!should_emit(up, true));
-    assert!(!should_emit(Step { from: State::Init, to: State::Rising }, false));
+    assert!(!should_emit(
+        Step {
+            from: State::Init,
+            to: State::Rising
+        },
+        false
+    ));
 }
 
 fn observation() -> impl Strategy<Value = Observation> {

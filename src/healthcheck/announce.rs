@@ -44,7 +44,11 @@ pub struct TooLarge {
 impl Announcer {
     /// Resolves the options; `ips` are the configured (or discovered) networks in order.
     pub fn new(opts: &Options, ips: &[IpNet]) -> Result<Self, TooLarge> {
-        let mut ips = if opts.deaggregate_networks { expand_all(ips)? } else { ips.to_vec() };
+        let mut ips = if opts.deaggregate_networks {
+            expand_all(ips)?
+        } else {
+            ips.to_vec()
+        };
         if !ips.is_empty() {
             let len = i64::try_from(ips.len()).unwrap_or(i64::MAX);
             let start = usize::try_from(opts.start_ip.rem_euclid(len)).unwrap_or(0);
@@ -77,7 +81,11 @@ impl Announcer {
             next_hop: opts.next_hop.map_or(NextHop::SelfAddress, NextHop::Address),
             up: state(opts.up_metric, &community, path_for(&opts.up_as_path)),
             down: state(opts.down_metric, &degraded, path_for(&opts.down_as_path)),
-            disabled: state(opts.disabled_metric, &degraded, path_for(&opts.disabled_as_path)),
+            disabled: state(
+                opts.disabled_metric,
+                &degraded,
+                path_for(&opts.disabled_as_path),
+            ),
             increase: opts.increase,
             withdraw_on_down: opts.withdraw_on_down,
             base: Attributes {
@@ -112,8 +120,13 @@ impl Announcer {
             .map(|prefix| {
                 attributes.med = Some(metric);
                 metric = metric.saturating_add(self.increase);
-                RouteCommand { target: &self.target, action, prefix: *prefix, attributes: &attributes }
-                    .to_line()
+                RouteCommand {
+                    target: &self.target,
+                    action,
+                    prefix: *prefix,
+                    attributes: &attributes,
+                }
+                .to_line()
             })
             .collect()
     }

@@ -33,7 +33,10 @@ pub fn parse(argv: Vec<OsString>) -> Result<Options, ArgsError> {
     let Some(path) = command_line.config.clone() else {
         return Ok(command_line);
     };
-    let lines = config_file::read(&path).map_err(|e| ArgsError { code: 1, message: e.to_string() })?;
+    let lines = config_file::read(&path).map_err(|e| ArgsError {
+        code: 1,
+        message: e.to_string(),
+    })?;
     // Report the first line that makes the file invalid on its own, by its number.
     let mut file_args: Vec<OsString> = Vec::new();
     for line in &lines {
@@ -53,22 +56,44 @@ fn parse_from(args: &[OsString]) -> Result<Options, clap::Error> {
 
 /// One line naming the option (and the file line), as the drop-in promises.
 fn from_clap(err: &clap::Error, file: Option<(&Path, usize)>) -> ArgsError {
-    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-        return ArgsError { code: 0, message: err.render().to_string() };
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        return ArgsError {
+            code: 0,
+            message: err.render().to_string(),
+        };
     }
     let rendered = err.render().to_string();
-    let first = rendered.lines().next().unwrap_or("error: invalid arguments");
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("error: invalid arguments");
     // A rejected value may hold a newline: quote it so the message stays one line.
-    let text = match (err.get(ContextKind::InvalidArg), err.get(ContextKind::InvalidValue)) {
+    let text = match (
+        err.get(ContextKind::InvalidArg),
+        err.get(ContextKind::InvalidValue),
+    ) {
         (Some(ContextValue::String(arg)), Some(ContextValue::String(value))) => {
-            let why = std::error::Error::source(err).map(ToString::to_string).unwrap_or_default();
-            format!("argument {arg}: invalid value {value:?} {why}").trim_end().replace('\n', "\\n")
+            let why = std::error::Error::source(err)
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            format!("argument {arg}: invalid value {value:?} {why}")
+                .trim_end()
+                .replace('\n', "\\n")
         }
         _ => first.strip_prefix("error: ").unwrap_or(first).to_owned(),
     };
     let message = match file {
-        Some((path, 0)) => format!("kube-anycast healthcheck: error: {}: {text}", path.display()),
-        Some((path, n)) => format!("kube-anycast healthcheck: error: {}:{n}: {text}", path.display()),
+        Some((path, 0)) => format!(
+            "kube-anycast healthcheck: error: {}: {text}",
+            path.display()
+        ),
+        Some((path, n)) => format!(
+            "kube-anycast healthcheck: error: {}:{n}: {text}",
+            path.display()
+        ),
         None => format!("kube-anycast healthcheck: error: {text}"),
     };
     ArgsError { code: 2, message }
@@ -85,24 +110,58 @@ mod tests {
     #[test]
     fn defaults_match_exabgp_5_0_15() {
         let o = parse(vec![]).unwrap();
-        assert_eq!((o.interval, o.fast_interval, o.timeout), (5.0, 1.0, 5));
+        assert_eq!(
+            (
+                o.interval.to_string(),
+                o.fast_interval.to_string(),
+                o.timeout
+            ),
+            ("5".into(), "1".into(), 5)
+        );
         assert_eq!((o.rise, o.fall, o.increase), (3, 3, 1));
-        assert_eq!((o.up_metric, o.down_metric, o.disabled_metric), (100, 1000, 500));
+        assert_eq!(
+            (o.up_metric, o.down_metric, o.disabled_metric),
+            (100, 1000, 500)
+        );
         assert_eq!((o.local_preference, o.start_ip), (-1, 0));
         assert!(!o.no_ip_setup && !o.debounce && !o.withdraw_on_down);
     }
 
     #[test]
     fn prefixes_aliases_short_forms_and_repeats() {
-        let o = parse(argv(&["--int", "0", "-da", "--cmd", "true", "--ip", "192.0.2.1", "--ip=192.0.2.2/32", "--up-met", "-7", "--rise", "1", "--rise", "2", "-sF", "local0"])).unwrap();
-        assert_eq!(o.interval, 0.0);
+        let o = parse(argv(&[
+            "--int",
+            "0",
+            "-da",
+            "--cmd",
+            "true",
+            "--ip",
+            "192.0.2.1",
+            "--ip=192.0.2.2/32",
+            "--up-met",
+            "-7",
+            "--rise",
+            "1",
+            "--rise",
+            "2",
+            "-sF",
+            "local0",
+        ]))
+        .unwrap();
+        assert!(o.interval.abs() < f64::EPSILON);
         assert!(o.debug && o.no_ack);
         assert_eq!(o.command.as_deref(), Some("true"));
         assert_eq!(o.ip.len(), 2);
         assert_eq!(o.up_metric, -7);
         assert_eq!(o.rise, 2);
         assert_eq!(o.syslog_facility.as_deref(), Some("local0"));
-        assert_eq!(parse(argv(&["--syslog-facility"])).unwrap().syslog_facility.as_deref(), Some("daemon"));
+        assert_eq!(
+            parse(argv(&["--syslog-facility"]))
+                .unwrap()
+                .syslog_facility
+                .as_deref(),
+            Some("daemon")
+        );
     }
 
     #[test]
@@ -133,7 +192,10 @@ mod tests {
         std::fs::write(&file, "# web\nip = 192.0.2.1\nrise = 5\ndebounce\nsilent\n").unwrap();
         let f = file.to_str().unwrap();
         let o = parse(argv(&["--config", f, "--ip", "192.0.2.2", "--rise", "2"])).unwrap();
-        assert_eq!(o.ip.iter().map(ToString::to_string).collect::<Vec<_>>(), ["192.0.2.1/32", "192.0.2.2/32"]);
+        assert_eq!(
+            o.ip.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["192.0.2.1/32", "192.0.2.2/32"]
+        );
         assert_eq!(o.rise, 2);
         assert!(o.debounce);
         let err = parse(argv(&["--config", f, "--no-syslog"])).unwrap_err();

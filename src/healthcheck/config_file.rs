@@ -29,7 +29,10 @@ pub struct Line {
 
 /// Reads and splits a configuration file.
 pub fn read(path: &Path) -> Result<Vec<Line>, ReadError> {
-    let text = std::fs::read(path).map_err(|source| ReadError { path: path.to_owned(), source })?;
+    let text = std::fs::read(path).map_err(|source| ReadError {
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(split(&String::from_utf8_lossy(&text)))
 }
 
@@ -46,7 +49,10 @@ pub fn split(text: &str) -> Vec<Line> {
                 Some((key, value)) => vec![format!("--{}", key.trim()), value.trim().to_owned()],
                 None => vec![format!("--{line}")],
             };
-            Some(Line { number: i + 1, args: args.into_iter().map(OsString::from).collect() })
+            Some(Line {
+                number: i + 1,
+                args: args.into_iter().map(OsString::from).collect(),
+            })
         })
         .collect()
 }
@@ -58,13 +64,19 @@ mod tests {
     fn args(text: &str) -> Vec<Vec<String>> {
         split(text)
             .into_iter()
-            .map(|l| l.args.into_iter().map(|a| a.into_string().unwrap()).collect())
+            .map(|l| {
+                l.args
+                    .into_iter()
+                    .map(|a| a.into_string().unwrap())
+                    .collect()
+            })
             .collect()
     }
 
     #[test]
     fn lines_become_arguments() {
-        let text = "# comment\n\n  debug  \r\nname = web\nas-path = 1 = 2\ncommand = echo 'hi' # x\nip=\n";
+        let text =
+            "# comment\n\n  debug  \r\nname = web\nas-path = 1 = 2\ncommand = echo 'hi' # x\nip=\n";
         assert_eq!(
             args(text),
             vec![

@@ -1,6 +1,7 @@
 //! The healthcheck's log: `LEVEL[healthcheck] message` on stderr (or JSON), and syslog datagrams
 //! to `/dev/log` in ExaBGP's format (`<PRI>healthcheck[-NAME][PID]: message`).
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
 
@@ -75,10 +76,18 @@ impl Logger {
             UnixDatagram::unbound()
                 .and_then(|s| s.connect("/dev/log").map(|()| s))
                 .ok()
-                .map(|socket| Syslog { socket, facility, tag })
+                .map(|socket| Syslog {
+                    socket,
+                    facility,
+                    tag,
+                })
         };
         Ok(Logger {
-            min: if opts.debug { Level::Debug } else { Level::Info },
+            min: if opts.debug {
+                Level::Debug
+            } else {
+                Level::Info
+            },
             console: (!opts.silent).then_some(opts.log_format),
             syslog,
         })
@@ -86,7 +95,11 @@ impl Logger {
 
     /// A logger that writes nothing (for tests).
     pub fn silent() -> Self {
-        Logger { min: Level::Error, console: None, syslog: None }
+        Logger {
+            min: Level::Error,
+            console: None,
+            syslog: None,
+        }
     }
 
     /// True when records of this level are written.
@@ -149,20 +162,53 @@ fn unix_time() -> f64 {
 /// Python's `SysLogHandler` does).
 fn facility_code(name: &str) -> Option<u8> {
     const NAMES: &[(&str, u8)] = &[
-        ("kern", 0), ("user", 1), ("mail", 2), ("daemon", 3), ("auth", 4), ("syslog", 5),
-        ("lpr", 6), ("news", 7), ("uucp", 8), ("cron", 9), ("authpriv", 10), ("ftp", 11),
-        ("ntp", 12), ("security", 13), ("console", 14), ("solcron", 15), ("local0", 16),
-        ("local1", 17), ("local2", 18), ("local3", 19), ("local4", 20), ("local5", 21),
-        ("local6", 22), ("local7", 23), ("emerg", 0), ("alert", 1), ("crit", 2), ("err", 3),
-        ("warning", 4), ("notice", 5), ("info", 6), ("debug", 7),
+        ("kern", 0),
+        ("user", 1),
+        ("mail", 2),
+        ("daemon", 3),
+        ("auth", 4),
+        ("syslog", 5),
+        ("lpr", 6),
+        ("news", 7),
+        ("uucp", 8),
+        ("cron", 9),
+        ("authpriv", 10),
+        ("ftp", 11),
+        ("ntp", 12),
+        ("security", 13),
+        ("console", 14),
+        ("solcron", 15),
+        ("local0", 16),
+        ("local1", 17),
+        ("local2", 18),
+        ("local3", 19),
+        ("local4", 20),
+        ("local5", 21),
+        ("local6", 22),
+        ("local7", 23),
+        ("emerg", 0),
+        ("alert", 1),
+        ("crit", 2),
+        ("err", 3),
+        ("warning", 4),
+        ("notice", 5),
+        ("info", 6),
+        ("debug", 7),
     ];
     let lower = name.to_ascii_lowercase();
-    NAMES.iter().find(|(n, _)| *n == lower).map(|(_, code)| *code)
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == lower)
+        .map(|(_, code)| *code)
 }
 
 /// Python's `repr()` of a `str`, for log lines that quote commands as ExaBGP does.
 pub fn py_repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -175,7 +221,9 @@ pub fn py_repr_str(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
@@ -185,7 +233,11 @@ pub fn py_repr_str(s: &str) -> String {
 
 /// Python's `repr()` of `bytes` (`b'…'`).
 pub fn py_repr_bytes(b: &[u8]) -> String {
-    let quote = if b.contains(&b'\'') && !b.contains(&b'"') { b'"' } else { b'\'' };
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
     let mut out = String::from("b");
     out.push(char::from(quote));
     for &c in b {
@@ -199,7 +251,9 @@ pub fn py_repr_bytes(b: &[u8]) -> String {
                 out.push(char::from(c));
             }
             0x20..=0x7e => out.push(char::from(c)),
-            c => out.push_str(&format!("\\x{c:02x}")),
+            c => {
+                let _ = write!(out, "\\x{c:02x}");
+            }
         }
     }
     out.push(char::from(quote));
@@ -214,7 +268,10 @@ mod tests {
     fn reprs_like_python() {
         assert_eq!(py_repr_str("echo 'hi'"), "\"echo 'hi'\"");
         assert_eq!(py_repr_str("true"), "'true'");
-        assert_eq!(py_repr_bytes(b"some output\nerr\n"), "b'some output\\nerr\\n'");
+        assert_eq!(
+            py_repr_bytes(b"some output\nerr\n"),
+            "b'some output\\nerr\\n'"
+        );
         assert_eq!(py_repr_bytes(b"\xff'"), "b\"\\xff'\"");
     }
 

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use clap::{ArgAction, ArgGroup, Parser, ValueEnum};
 use ipnet::IpNet;
 
-use super::values::{Neighbor, parse_address, parse_float, parse_int, parse_network, parse_neighbor};
+use super::values::{
+    Neighbor, parse_address, parse_float, parse_int, parse_neighbor, parse_network,
+};
 use crate::exabgp::attrs::{AsPath, Community, ExtendedCommunity, LargeCommunity, List};
 
 /// Log record format (a kube-anycast addition).
@@ -107,7 +109,7 @@ pub struct Options {
     /// Bind an --ip to an interface, as IP%IFNAME (repeatable).
     #[arg(long, action = ArgAction::Append)]
     pub ip_ifname: Vec<String>,
-    /// LOCAL_PREF to announce (written only when >= 0).
+    /// `LOCAL_PREF` to announce (written only when >= 0).
     #[arg(long, default_value = "-1", value_parser = parse_int, allow_negative_numbers = true)]
     pub local_preference: i64,
     /// Announce each address of each --ip network as a host route.
@@ -204,7 +206,9 @@ pub fn normalize_argv(args: impl IntoIterator<Item = OsString>) -> Vec<OsString>
     args.into_iter()
         .map(|a| match a.to_str() {
             Some("-sF") => OsString::from("--syslog-facility"),
-            Some(s) if s.starts_with("-sF=") => OsString::from(format!("--syslog-facility={}", &s[4..])),
+            Some(s) if s.starts_with("-sF=") => {
+                OsString::from(format!("--syslog-facility={}", &s[4..]))
+            }
             _ => a,
         })
         .collect()

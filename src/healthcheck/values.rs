@@ -13,8 +13,11 @@ pub fn parse_int(s: &str) -> Result<i64, String> {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let clean = strip_digit_underscores(digits).ok_or_else(|| format!("invalid int value: {s:?}"))?;
-    let magnitude: i64 = clean.parse().map_err(|_| format!("invalid int value: {s:?}"))?;
+    let clean =
+        strip_digit_underscores(digits).ok_or_else(|| format!("invalid int value: {s:?}"))?;
+    let magnitude: i64 = clean
+        .parse()
+        .map_err(|_| format!("invalid int value: {s:?}"))?;
     Ok(if neg { -magnitude } else { magnitude })
 }
 
@@ -24,7 +27,9 @@ pub fn parse_float(s: &str) -> Result<f64, String> {
     let lower = t.to_ascii_lowercase();
     let unsigned = lower.trim_start_matches(['+', '-']);
     if ["inf", "infinity", "nan"].contains(&unsigned) {
-        return lower.parse().map_err(|_| format!("invalid float value: {s:?}"));
+        return lower
+            .parse()
+            .map_err(|_| format!("invalid float value: {s:?}"));
     }
     // `_` is allowed only between two digits.
     let bytes = t.as_bytes();
@@ -35,11 +40,15 @@ pub fn parse_float(s: &str) -> Result<f64, String> {
                 && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
     });
     let clean: String = t.chars().filter(|c| *c != '_').collect();
-    let valid_chars = clean.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
+    let valid_chars = clean
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
     if !ok_underscores || !valid_chars || clean.is_empty() {
         return Err(format!("invalid float value: {s:?}"));
     }
-    clean.parse().map_err(|_| format!("invalid float value: {s:?}"))
+    clean
+        .parse()
+        .map_err(|_| format!("invalid float value: {s:?}"))
 }
 
 fn strip_digit_underscores(digits: &str) -> Option<String> {
@@ -71,7 +80,11 @@ pub fn parse_network(s: &str) -> Result<IpNet, String> {
         Some(_) => return Err(bad()),
     };
     let net = IpNet::new(ip, len).map_err(|_| bad())?;
-    if net.trunc() == net { Ok(net) } else { Err(bad()) }
+    if net.trunc() == net {
+        Ok(net)
+    } else {
+        Err(bad())
+    }
 }
 
 /// The prefix length of a dotted netmask (`255.255.255.0`) or hostmask (`0.0.0.255`).
@@ -87,7 +100,8 @@ fn ipv4_mask_len(mask: &str) -> Option<u8> {
 
 /// Python's `ip_address()`.
 pub fn parse_address(s: &str) -> Result<IpAddr, String> {
-    s.parse().map_err(|_| format!("invalid ip_address value: {s:?}"))
+    s.parse()
+        .map_err(|_| format!("invalid ip_address value: {s:?}"))
 }
 
 /// A `--neighbor` value: an address, or `*` (surrounding spaces allowed) for every neighbor.
@@ -104,7 +118,9 @@ pub fn parse_neighbor(s: &str) -> Result<Neighbor, String> {
     if s.trim() == "*" {
         return Ok(Neighbor::Any);
     }
-    s.parse().map(Neighbor::Address).map_err(|_| format!("invalid neighbor_address value: {s:?}"))
+    s.parse()
+        .map(Neighbor::Address)
+        .map_err(|_| format!("invalid neighbor_address value: {s:?}"))
 }
 
 #[cfg(test)]
@@ -136,19 +152,46 @@ mod tests {
 
     #[test]
     fn networks_are_strict() {
-        assert_eq!(parse_network("192.0.2.1").unwrap().to_string(), "192.0.2.1/32");
-        assert_eq!(parse_network("192.0.2.0/255.255.255.0").unwrap().to_string(), "192.0.2.0/24");
-        assert_eq!(parse_network("192.0.2.0/0.0.0.255").unwrap().to_string(), "192.0.2.0/24");
-        assert_eq!(parse_network("2001:DB8::/127").unwrap().to_string(), "2001:db8::/127");
-        for s in ["192.0.2.1/24", "192.0.2.0/33", "x", "192.0.2.0/255.0.255.0", "2001:db8::1/64", "1.2.3.4/"] {
-            assert_eq!(parse_network(s), Err(format!("invalid ip_network value: {s:?}")));
+        assert_eq!(
+            parse_network("192.0.2.1").unwrap().to_string(),
+            "192.0.2.1/32"
+        );
+        assert_eq!(
+            parse_network("192.0.2.0/255.255.255.0")
+                .unwrap()
+                .to_string(),
+            "192.0.2.0/24"
+        );
+        assert_eq!(
+            parse_network("192.0.2.0/0.0.0.255").unwrap().to_string(),
+            "192.0.2.0/24"
+        );
+        assert_eq!(
+            parse_network("2001:DB8::/127").unwrap().to_string(),
+            "2001:db8::/127"
+        );
+        for s in [
+            "192.0.2.1/24",
+            "192.0.2.0/33",
+            "x",
+            "192.0.2.0/255.0.255.0",
+            "2001:db8::1/64",
+            "1.2.3.4/",
+        ] {
+            assert_eq!(
+                parse_network(s),
+                Err(format!("invalid ip_network value: {s:?}"))
+            );
         }
     }
 
     #[test]
     fn neighbors() {
         assert_eq!(parse_neighbor(" * "), Ok(Neighbor::Any));
-        assert_eq!(parse_neighbor("2001:db8:0::5").unwrap(), Neighbor::Address("2001:db8::5".parse().unwrap()));
+        assert_eq!(
+            parse_neighbor("2001:db8:0::5").unwrap(),
+            Neighbor::Address("2001:db8::5".parse().unwrap())
+        );
         assert!(parse_neighbor("foo").is_err());
     }
 }

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use futures::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::Handle;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 
 /// An address operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +84,16 @@ impl Addresses {
 
     /// The index of an interface.
     pub async fn link_index(&self, link: &str) -> Result<u32, AddressError> {
-        let find = |reason: String| AddressError::FindLink { link: link.to_owned(), reason };
-        let mut links = self.handle.link().get().match_name(link.to_owned()).execute();
+        let find = |reason: String| AddressError::FindLink {
+            link: link.to_owned(),
+            reason,
+        };
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(link.to_owned())
+            .execute();
         match links.try_next().await {
             Ok(Some(msg)) => Ok(msg.header.index),
             Ok(None) => Err(find("no such interface".into())),
@@ -94,8 +104,16 @@ impl Addresses {
     /// Every address on an interface, in the kernel's order.
     pub async fn list(&self, link: &str) -> Result<Vec<LinkAddress>, AddressError> {
         let index = self.link_index(link).await?;
-        let list = |source| AddressError::List { link: link.to_owned(), source };
-        let mut stream = self.handle.address().get().set_link_index_filter(index).execute();
+        let list = |source| AddressError::List {
+            link: link.to_owned(),
+            source,
+        };
+        let mut stream = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
         let mut found = Vec::new();
         while let Some(msg) = stream.try_next().await.map_err(list)? {
             if let Some(a) = to_link_address(&msg) {
@@ -107,18 +125,32 @@ impl Addresses {
 
     /// Adds an address (IPv6 without duplicate address detection); `label` is the whole label,
     /// e.g. `lo:web`, and applies to IPv4 only.
-    pub async fn add(&self, link: &str, prefix: IpNet, label: Option<&str>) -> Result<(), AddressError> {
+    pub async fn add(
+        &self,
+        link: &str,
+        prefix: IpNet,
+        label: Option<&str>,
+    ) -> Result<(), AddressError> {
         let index = self.link_index(link).await?;
-        let mut req = self.handle.address().add(index, prefix.addr(), prefix.prefix_len());
+        let mut req = self
+            .handle
+            .address()
+            .add(index, prefix.addr(), prefix.prefix_len());
         let msg = req.message_mut();
         if prefix.addr().is_ipv6() {
             msg.header.flags |= AddressHeaderFlags::Nodad;
-            msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
         }
         if let (Some(label), IpAddr::V4(_)) = (label, prefix.addr()) {
-            msg.attributes.push(AddressAttribute::Label(label.to_owned()));
+            msg.attributes
+                .push(AddressAttribute::Label(label.to_owned()));
         }
-        req.execute().await.map_err(|source| AddressError::Add { prefix, link: link.to_owned(), source })
+        req.execute().await.map_err(|source| AddressError::Add {
+            prefix,
+            link: link.to_owned(),
+            source,
+        })
     }
 
     /// Removes an address.
@@ -132,13 +164,18 @@ impl Addresses {
         msg.header.prefix_len = prefix.prefix_len();
         msg.header.index = index;
         msg.attributes.push(AddressAttribute::Local(prefix.addr()));
-        msg.attributes.push(AddressAttribute::Address(prefix.addr()));
+        msg.attributes
+            .push(AddressAttribute::Address(prefix.addr()));
         self.handle
             .address()
             .del(msg)
             .execute()
             .await
-            .map_err(|source| AddressError::Remove { prefix, link: link.to_owned(), source })
+            .map_err(|source| AddressError::Remove {
+                prefix,
+                link: link.to_owned(),
+                source,
+            })
     }
 }
 

@@ -54,7 +54,8 @@ impl std::str::FromStr for StatusRange {
     }
 }
 
-type HttpsConnector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+type HttpsConnector =
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
 /// An HTTP(S) GET probe with a reusable connection pool.
 #[derive(Clone, Debug)]
@@ -67,8 +68,15 @@ pub struct HttpProbe {
 
 impl HttpProbe {
     /// A probe of `url` accepting `expect`; `body_contains` also requires this text in the body.
-    pub fn new(url: &str, expect: StatusRange, body_contains: Option<String>) -> Result<Self, ProbeConfigError> {
-        let bad = |reason: &str| ProbeConfigError::Url { url: url.to_owned(), reason: reason.to_owned() };
+    pub fn new(
+        url: &str,
+        expect: StatusRange,
+        body_contains: Option<String>,
+    ) -> Result<Self, ProbeConfigError> {
+        let bad = |reason: &str| ProbeConfigError::Url {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
         let uri: hyper::Uri = url.parse().map_err(|_| bad("not a URI"))?;
         match uri.scheme_str() {
             Some("http" | "https") => {}
@@ -84,19 +92,32 @@ impl HttpProbe {
             .enable_http1()
             .build();
         let client = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(HttpProbe { uri, expect, body_contains, client })
+        Ok(HttpProbe {
+            uri,
+            expect,
+            body_contains,
+            client,
+        })
     }
 
     /// Runs the probe once.
     pub async fn run(&self, timeout: Option<Duration>) -> Result<(), Failure> {
         with_timeout(timeout, async {
-            let resp = self.client.get(self.uri.clone()).await.map_err(|e| format!("GET {}: {e}", self.uri))?;
+            let resp = self
+                .client
+                .get(self.uri.clone())
+                .await
+                .map_err(|e| format!("GET {}: {e}", self.uri))?;
             let status = resp.status().as_u16();
             if !(self.expect.low..=self.expect.high).contains(&status) {
                 return Err(format!("GET {}: status {status}", self.uri));
             }
             if let Some(needle) = &self.body_contains {
-                let body = resp.into_body().collect().await.map_err(|e| format!("GET {}: {e}", self.uri))?;
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| format!("GET {}: {e}", self.uri))?;
                 if !String::from_utf8_lossy(&body.to_bytes()).contains(needle.as_str()) {
                     return Err(format!("GET {}: body lacks {needle:?}", self.uri));
                 }
@@ -116,8 +137,16 @@ pub struct TcpProbe {
 impl TcpProbe {
     /// A probe of `HOST:PORT`.
     pub fn new(target: &str) -> Result<Self, ProbeConfigError> {
-        let ok = target.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-        if ok { Ok(TcpProbe { target: target.to_owned() }) } else { Err(ProbeConfigError::TcpTarget(target.to_owned())) }
+        let ok = target
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if ok {
+            Ok(TcpProbe {
+                target: target.to_owned(),
+            })
+        } else {
+            Err(ProbeConfigError::TcpTarget(target.to_owned()))
+        }
     }
 
     /// Runs the probe once: a connection that opens passes.
@@ -137,7 +166,9 @@ async fn with_timeout(
     probe: impl Future<Output = Result<(), Failure>>,
 ) -> Result<(), Failure> {
     match timeout {
-        Some(t) => tokio::time::timeout(t, probe).await.unwrap_or_else(|_| Err(format!("timed out after {t:?}"))),
+        Some(t) => tokio::time::timeout(t, probe)
+            .await
+            .unwrap_or_else(|_| Err(format!("timed out after {t:?}"))),
         None => probe.await,
     }
 }
@@ -148,8 +179,20 @@ mod tests {
 
     #[test]
     fn status_ranges() {
-        assert_eq!("200-399".parse(), Ok(StatusRange { low: 200, high: 399 }));
-        assert_eq!("204".parse(), Ok(StatusRange { low: 204, high: 204 }));
+        assert_eq!(
+            "200-399".parse(),
+            Ok(StatusRange {
+                low: 200,
+                high: 399
+            })
+        );
+        assert_eq!(
+            "204".parse(),
+            Ok(StatusRange {
+                low: 204,
+                high: 204
+            })
+        );
         for bad in ["99", "300-200", "x", "200-600"] {
             assert!(bad.parse::<StatusRange>().is_err(), "{bad}");
         }
@@ -159,7 +202,15 @@ mod tests {
     fn config_errors_name_the_value() {
         assert!(TcpProbe::new("127.0.0.1").is_err());
         assert!(TcpProbe::new("[::1]:53").is_ok());
-        let e = HttpProbe::new("ftp://x/", StatusRange { low: 200, high: 200 }, None).unwrap_err();
+        let e = HttpProbe::new(
+            "ftp://x/",
+            StatusRange {
+                low: 200,
+                high: 200,
+            },
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("ftp://x/"));
     }
 
@@ -174,17 +225,31 @@ mod tests {
                     let mut buf = [0u8; 1024];
                     let n = sock.read(&mut buf).await.unwrap_or(0);
                     let path_ok = String::from_utf8_lossy(&buf[..n]).starts_with("GET /ok ");
-                    let resp = if path_ok { "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello" } else { "HTTP/1.1 503 No\r\ncontent-length: 0\r\n\r\n" };
+                    let resp = if path_ok {
+                        "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+                    } else {
+                        "HTTP/1.1 503 No\r\ncontent-length: 0\r\n\r\n"
+                    };
                     let _ = sock.write_all(resp.as_bytes()).await;
                 });
             }
         });
         let t = Some(Duration::from_secs(2));
-        assert!(TcpProbe::new(&addr.to_string()).unwrap().run(t).await.is_ok());
-        let range = StatusRange { low: 200, high: 399 };
+        assert!(
+            TcpProbe::new(&addr.to_string())
+                .unwrap()
+                .run(t)
+                .await
+                .is_ok()
+        );
+        let range = StatusRange {
+            low: 200,
+            high: 399,
+        };
         let ok = HttpProbe::new(&format!("http://{addr}/ok"), range, Some("hell".into())).unwrap();
         assert_eq!(ok.run(t).await, Ok(()));
-        let wrong_body = HttpProbe::new(&format!("http://{addr}/ok"), range, Some("bye".into())).unwrap();
+        let wrong_body =
+            HttpProbe::new(&format!("http://{addr}/ok"), range, Some("bye".into())).unwrap();
         assert!(wrong_body.run(t).await.is_err());
         let down = HttpProbe::new(&format!("http://{addr}/down"), range, None).unwrap();
         assert!(down.run(t).await.unwrap_err().contains("status 503"));
