@@ -70,13 +70,13 @@ pub struct Options {
 pub struct Route {
     /// The prefix as gobgpd writes it, e.g. `192.0.2.1/32` or `2001:db8::1/128`.
     pub prefix: String,
-    /// Next hop (from MP_REACH_NLRI for IPv6).
+    /// Next hop (from `MP_REACH_NLRI` for IPv6).
     pub next_hop: Option<IpAddr>,
-    /// MULTI_EXIT_DISC, when carried.
+    /// `MULTI_EXIT_DISC`, when carried.
     pub med: Option<u32>,
-    /// LOCAL_PREF, when carried (only over iBGP).
+    /// `LOCAL_PREF`, when carried (only over iBGP).
     pub local_pref: Option<u32>,
-    /// The AS numbers in order; members of an AS_SET are flattened into it.
+    /// The AS numbers in order; members of an `AS_SET` are flattened into it.
     pub as_path: Vec<u32>,
     /// Standard communities as `high:low` (well-known ones as numbers too).
     pub communities: Vec<String>,
