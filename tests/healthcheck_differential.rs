@@ -222,11 +222,17 @@ differential! {
     ]))
     .steps("pass fail disable pass pass term")
     .after(4, Action::Enable);
-    community_last_wins_spaces_kept: Case::new(&with(IP, &[
-        "--community", "65000:1", "--community", " 65000:9  no-export ", "--rise", "1",
+    community_last_wins: Case::new(&with(IP, &[
+        "--community", "65000:1", "--community", "65000:9 no-export", "--rise", "1",
         "--interval", "0",
     ]))
         .steps("pass");
+    // ExaBGP splices attribute text verbatim, spaces and all (reference 2.3).
+    attribute_text_spaces_kept_verbatim: Case::new(&with(IP, &[
+        "--community", " 65000:9  no-export ", "--as-path", "65000  65001 ", "--rise", "1",
+        "--interval", "0",
+    ]))
+    .steps("pass");
     disabled_community_alone: Case::new(&with(IP, &[
         "--disabled-community", "65000:666", "--rise", "1", "--fall", "1",
     ]))
@@ -311,13 +317,13 @@ int = 0.05
 fast-interval=0.05
 
 timeout = 1
-cmd = exec sh {dir}/check.sh
+cmd = KAT_SPLIT=at=first exec sh {dir}/check.sh
 ip = 192.0.2.1/32
 ip=192.0.2.2/32
 rise = 1
 fall = 1
-community = 65000:1  65000:2
-as-path = 1 = 2
+community = 65000:1 65000:2
+as-path = 65000 65001
 withdraw-on-down
 ";
 
