@@ -79,6 +79,9 @@ pub struct Case {
     pub netns: Option<Vec<String>>,
     /// Exact stdout lines known from the reference (worked examples).
     pub expect: Option<Vec<String>>,
+    /// A deliberate difference (docs/healthcheck.md): what kube-anycast writes and exits with
+    /// instead of matching ExaBGP.
+    pub deliberate: Option<(Vec<String>, Option<i32>)>,
 }
 
 impl Case {
@@ -94,6 +97,7 @@ impl Case {
             no_syslog: true,
             netns: None,
             expect: None,
+            deliberate: None,
         }
     }
     /// The scripted check results, whitespace separated.
@@ -137,6 +141,14 @@ impl Case {
         self
     }
     /// The exact stdout lines (and the harness checks ExaBGP produces them).
+    /// Marks a documented, deliberate difference: kube-anycast must write `lines` and exit with
+    /// `code`, and ExaBGP must still differ (so the case proves the difference is real).
+    pub fn deliberately(mut self, lines: &[&str], code: i32) -> Case {
+        self.deliberate = Some((lines.iter().map(|&l| l.to_owned()).collect(), Some(code)));
+        self
+    }
+
+    /// Pins ExaBGP's stdout to these lines.
     pub fn expect(mut self, lines: &[&str]) -> Case {
         self.expect = Some(lines.iter().map(|&l| l.to_owned()).collect());
         self
