@@ -2,7 +2,11 @@
 //! every attribute the RIB reader knows, graceful restart keeps routes across
 //! an ExaBGP crash, and nothing is left behind. Needs root.
 
-#[allow(dead_code, reason = "shared by several test crates, each using a part")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "shared by several test crates, each using a part"
+)]
 mod support;
 
 use std::time::Duration;

@@ -2,7 +2,11 @@
 //! healthcheck` as its API process and a real gobgpd receives the routes. A
 //! check command that tests for a file lets each test flip the result. Needs root.
 
-#[allow(dead_code, reason = "shared by several test crates, each using a part")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "shared by several test crates, each using a part"
+)]
 mod support;
 
 use std::path::{Path, PathBuf};

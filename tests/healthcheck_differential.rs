@@ -7,7 +7,11 @@
 //! Steps: pass, fail, hang (past --timeout 1), disable (pass, then the disable
 //! file exists), term (SIGTERM from inside the check). Past the last step: term.
 
-#[allow(dead_code, reason = "shared by several test crates, each using a part")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "shared by several test crates, each using a part"
+)]
 mod support;
 
 use support::differential::{Action, Case, exabgp_healthcheck, kube_anycast_healthcheck, run};

@@ -1,7 +1,11 @@
 //! Smoke tests of the test control plane (tests/support/controlplane.rs): they prove that
 //! the real kube-apiserver + etcd behave as the project's integration tests will rely on.
 
-#[allow(dead_code, reason = "shared by several test crates, each using a part")]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "shared by several test crates, each using a part"
+)]
 mod support;
 
 use std::time::{Duration, Instant};
