@@ -7,9 +7,10 @@
 
 pub mod admin;
 pub mod cli;
+pub mod crd;
 pub mod exabgp;
 pub mod health;
-pub mod model;
 pub mod healthcheck;
+pub mod model;
 pub mod netlink;
 pub mod probe;
