@@ -12,7 +12,9 @@ pub mod service;
 
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use kube::{CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 
@@ -88,13 +90,47 @@ pub enum CrdError {
     },
 }
 
-/// Every CRD, in a fixed order.
+/// Every CRD, in a fixed order, as committed under `crds/`.
 pub fn definitions() -> Vec<CustomResourceDefinition> {
-    vec![
+    let mut crds = vec![
         AnycastService::crd(),
         AnycastPool::crd(),
         AnycastAdvertisement::crd(),
-    ]
+    ];
+    for crd in &mut crds {
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+            {
+                strip_unknown_formats(schema);
+            }
+        }
+    }
+    crds
+}
+
+/// Drops the integer formats schemars writes for Rust's unsigned and small types (`uint32`,
+/// `uint8`, ...): the API server does not know them and warns about each on every apply. The
+/// ranges they imply are already in `minimum`/`maximum`.
+fn strip_unknown_formats(schema: &mut JSONSchemaProps) {
+    if schema
+        .format
+        .as_deref()
+        .is_some_and(|f| f.starts_with("uint") || f == "int8" || f == "int16")
+    {
+        schema.format = None;
+    }
+    for prop in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
+        strip_unknown_formats(prop);
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(item)) = schema.items.as_mut() {
+        strip_unknown_formats(item);
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(value)) = schema.additional_properties.as_mut() {
+        strip_unknown_formats(value);
+    }
 }
 
 /// Each CRD as a file name (`<plural>.<group>.yaml`) and its YAML text.

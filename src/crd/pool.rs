@@ -37,7 +37,11 @@ pub const DEFAULT_MED_OFFSET_ANNOTATION: &str = "kube-anycast.io/med-offset";
 #[serde(rename_all = "camelCase")]
 pub struct AnycastPoolSpec {
     /// The prefixes whose host addresses may be announced, e.g. `192.0.2.0/24`.
-    #[schemars(length(min = 1, max = 256), extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(
+        length(min = 1, max = 256),
+        inner(length(min = 4, max = 49)),
+        extend("x-kubernetes-list-type" = "set")
+    )]
     #[x_kube(validation = kube::core::Rule::new("self.all(c, isCIDR(c) && cidr(c) == cidr(c).masked())")
         .message("every entry must be a CIDR with no host bits set, such as 192.0.2.0/24"))]
     pub cidrs: Vec<String>,

@@ -36,7 +36,11 @@ use super::{BgpAttributes, DURATION_PATTERN};
 pub struct AnycastServiceSpec {
     /// The service IPs (IPv4 or IPv6 host addresses, without a prefix length). Each is announced
     /// as a host route (/32 or /128) and must lie in an AnycastPool granted to this namespace.
-    #[schemars(length(min = 1, max = 64), extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(
+        length(min = 1, max = 64),
+        inner(length(min = 2, max = 45)),
+        extend("x-kubernetes-list-type" = "set")
+    )]
     #[x_kube(validation = kube::core::Rule::new("self.all(a, isIP(a))")
         .message("every address must be an IPv4 or IPv6 host address such as 192.0.2.10 or 2001:db8::10"))]
     pub addresses: Vec<String>,
@@ -73,13 +77,18 @@ pub struct AnycastServiceSpec {
 
     /// The next hop: `self` (the BGP session's local address, the default) or an IP address.
     #[serde(default = "default_next_hop")]
+    #[schemars(length(min = 2, max = 45))]
     #[x_kube(validation = kube::core::Rule::new("self == 'self' || isIP(self)")
         .message("nextHop must be 'self' or an IP address"))]
     pub next_hop: String,
 
     /// Announce only to these BGP neighbors (IP addresses). Empty: every neighbor.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(
+        length(max = 32),
+        inner(length(min = 2, max = 45)),
+        extend("x-kubernetes-list-type" = "set")
+    )]
     #[x_kube(validation = kube::core::Rule::new("self.all(n, isIP(n))")
         .message("every neighbor must be an IP address"))]
     pub neighbors: Vec<String>,
