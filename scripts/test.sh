@@ -17,10 +17,22 @@ stage() {
 
 [ "$(id -u)" = 0 ] || { echo "scripts/test.sh needs root (network namespaces, netlink)" >&2; exit 1; }
 
+stage "dependencies (apt: gobgpd, iproute2, python3-venv...; ExaBGP 5.0.15 venv)"
+bash scripts/ensure-deps.sh
+bash scripts/ensure-exabgp.sh >/dev/null
+bash tests/testbed/down.sh --all >/dev/null 2>&1 || true
+trap 'bash tests/testbed/down.sh --all >/dev/null 2>&1 || true' EXIT
+
 stage "format"
 cargo fmt --all -- --check
 stage "clippy"
 cargo clippy --locked --all-targets -- -D warnings
 stage "unit and property tests"
 cargo test --locked --lib --bins
+stage "netlink tests in a private network namespace"
+cargo test --locked --test netlink
+stage "healthcheck: differential against ExaBGP 5.0.15, and end to end on the BGP test bed"
+cargo test --locked --no-fail-fast --test bgp_testbed --test healthcheck_differential --test healthcheck_bgp
+stage "Kubernetes integration tests (control plane built once, cached)"
+bash scripts/ci-controlplane.sh
 stage "end"

@@ -3,8 +3,12 @@
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+use crate::exabgp::relay::{self, RelayConfig};
+use crate::telemetry::{self, LogArgs};
 
 /// Kubernetes-native anycast: announce service IPs over BGP (through ExaBGP) only while healthy.
 #[derive(Debug, Parser)]
@@ -25,6 +29,8 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
         args: Vec<OsString>,
     },
+    /// What ExaBGP runs in its `process` block: bridges ExaBGP's API pipe to the agent.
+    ExabgpRelay(RelayArgs),
     /// Print the CRDs (AnycastService, AnycastPool, AnycastAdvertisement) as YAML.
     Crd {
         /// Write one file per CRD into this directory instead of printing them.
@@ -36,10 +42,46 @@ pub enum Command {
     },
 }
 
+/// Flags of `kube-anycast exabgp-relay`.
+#[derive(Debug, clap::Args)]
+pub struct RelayArgs {
+    /// The agent's unix socket.
+    #[arg(
+        long,
+        env = "KUBE_ANYCAST_SOCKET",
+        default_value = "/run/kube-anycast/exabgp.sock"
+    )]
+    pub socket: PathBuf,
+    /// How long the agent may be gone before the relay withdraws its routes (for example 30s).
+    #[arg(long, env = "KUBE_ANYCAST_LEASE", default_value = "30s", value_parser = parse_duration)]
+    pub lease: Duration,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Parses `500ms`, `30s`, `5m` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?}: expected e.g. 500ms, 30s or 5m");
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((s, "s"), |i| s.split_at(i));
+    let value: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(bad()),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+}
+
 /// Runs the command line and returns the process exit status.
 pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Healthcheck { args } => crate::healthcheck::main(args),
+        Command::ExabgpRelay(args) => run_relay(&args),
         Command::Crd { dir, docs } => run_crd(dir.as_deref(), docs.as_deref()),
     }
 }
@@ -65,8 +107,35 @@ fn run_crd(dir: Option<&std::path::Path>, docs: Option<&std::path::Path>) -> u8 
     match result {
         Ok(()) => 0,
         Err(e) => {
-            // A one-shot command with no log subscriber: the error goes straight to stderr.
-            let _ = writeln!(std::io::stderr(), "kube-anycast crd: {e}");
+            eprintln!("kube-anycast crd: {e}");
+            1
+        }
+    }
+}
+
+fn run_relay(args: &RelayArgs) -> u8 {
+    if let Err(e) = telemetry::init(&args.log) {
+        eprintln!("kube-anycast exabgp-relay: {e}");
+        return 64;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "failed to start the runtime");
+            return 1;
+        }
+    };
+    let config = RelayConfig {
+        socket: args.socket.clone(),
+        lease: args.lease,
+    };
+    match runtime.block_on(relay::run(config, tokio::io::stdin(), tokio::io::stdout())) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "lost ExaBGP's pipe");
             1
         }
     }
@@ -94,8 +163,18 @@ mod tests {
         ])
         .unwrap();
         let Command::Healthcheck { args } = cli.command else {
-            panic!("not healthcheck");
+            panic!("not healthcheck")
         };
         assert_eq!(args, ["--help", "-s", "--ip", "192.0.2.1"]);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_mins(2)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
     }
 }

@@ -17,3 +17,4 @@ pub mod model;
 pub mod netlink;
 pub mod plan;
 pub mod probe;
+pub mod telemetry;

@@ -1,4 +1,12 @@
 //! ExaBGP's text API: typed attributes and the command lines built from them.
 
 pub mod attrs;
+pub mod batch;
+pub mod driver;
 pub mod encode;
+pub mod parse;
+pub mod relay;
+pub mod server;
+
+#[cfg(test)]
+mod relay_tests;

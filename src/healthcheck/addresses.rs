@@ -210,6 +210,7 @@ mod tests {
         let a = |l: Option<&str>| LinkAddress {
             prefix: "192.0.2.1/32".parse().unwrap(),
             label: l.map(Into::into),
+            protocol: None,
         };
         let prefix = Selection {
             label: Some("web".into()),

@@ -9,8 +9,10 @@ use futures::TryStreamExt;
 use ipnet::IpNet;
 use rtnetlink::Handle;
 use rtnetlink::packet_route::address::{
-    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
 };
+
+pub mod vips;
 
 /// An address operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,8 @@ pub struct LinkAddress {
     pub prefix: IpNet,
     /// Its label (`lo:web`), IPv4 only; `None` when it has none.
     pub label: Option<String>,
+    /// Its `IFA_PROTO` marker: who added it (see [`vips::PROTO_KUBE_ANYCAST`]).
+    pub protocol: Option<u8>,
 }
 
 /// A handle on the kernel's addresses; cheap to clone.
@@ -131,6 +135,18 @@ impl Addresses {
         prefix: IpNet,
         label: Option<&str>,
     ) -> Result<(), AddressError> {
+        self.add_marked(link, prefix, label, None).await
+    }
+
+    /// Like [`Addresses::add`], also marking the address with an `IFA_PROTO` value, so that it
+    /// can be told apart from addresses others added (both families; labels are IPv4 only).
+    pub async fn add_marked(
+        &self,
+        link: &str,
+        prefix: IpNet,
+        label: Option<&str>,
+        protocol: Option<u8>,
+    ) -> Result<(), AddressError> {
         let index = self.link_index(link).await?;
         let mut req = self
             .handle
@@ -141,6 +157,10 @@ impl Addresses {
             msg.header.flags |= AddressHeaderFlags::Nodad;
             msg.attributes
                 .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        if let Some(proto) = protocol {
+            msg.attributes
+                .push(AddressAttribute::Protocol(AddressProtocol::from(proto)));
         }
         if let (Some(label), IpAddr::V4(_)) = (label, prefix.addr()) {
             msg.attributes
@@ -182,15 +202,21 @@ impl Addresses {
 fn to_link_address(msg: &AddressMessage) -> Option<LinkAddress> {
     let mut addr = None;
     let mut label = None;
+    let mut protocol = None;
     for attr in &msg.attributes {
         match attr {
             // IFA_LOCAL is the interface's own address; IFA_ADDRESS is the peer on p2p links.
             AddressAttribute::Local(ip) => addr = Some(*ip),
             AddressAttribute::Address(ip) if addr.is_none() => addr = Some(*ip),
             AddressAttribute::Label(l) => label = Some(l.clone()),
+            AddressAttribute::Protocol(p) => protocol = Some(u8::from(*p)),
             _ => {}
         }
     }
     let prefix = IpNet::new(addr?, msg.header.prefix_len).ok()?;
-    Some(LinkAddress { prefix, label })
+    Some(LinkAddress {
+        prefix,
+        label,
+        protocol,
+    })
 }

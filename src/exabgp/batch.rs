@@ -1,0 +1,207 @@
+//! Pure: the API lines that take ExaBGP from the announced RIB to the desired one, with routes
+//! that share attributes grouped into ExaBGP's bulk `attributes … nlri …` form.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+#[cfg(test)]
+use super::encode::NextHop;
+use super::encode::{Action, Attributes, BulkCommand, Target};
+use crate::model::{Rib, RouteKey};
+
+/// A marker only the relay reads: the agent has sent its whole desired RIB for this session, so
+/// anything the relay still holds from an earlier session and was not re-announced is stale.
+pub const SYNC_DONE: &str = "kube-anycast sync-done\n";
+
+/// What a line changes once ExaBGP answers `done`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// These routes are now announced with these attributes.
+    Announce(Vec<RouteKey>, Attributes),
+    /// These routes are now withdrawn.
+    Withdraw(Vec<RouteKey>),
+    /// Nothing (the sync marker).
+    None,
+}
+
+/// One API line and its effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// The line, newline included.
+    pub line: String,
+    /// What it changes.
+    pub effect: Effect,
+}
+
+impl Effect {
+    /// Applies the effect to the announced RIB.
+    pub fn apply(&self, rib: &mut Rib) {
+        match self {
+            Effect::Announce(keys, attrs) => {
+                for k in keys {
+                    rib.insert(k.clone(), attrs.clone());
+                }
+            }
+            Effect::Withdraw(keys) => {
+                for k in keys {
+                    rib.remove(k);
+                }
+            }
+            Effect::None => {}
+        }
+    }
+}
+
+/// The lines that turn `announced` into `desired`: withdraws first, then (re-)announces of new or
+/// changed routes; at most `max_prefixes` prefixes per line. Deterministic.
+pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batch> {
+    let max = max_prefixes.max(1);
+    // A withdraw only needs the next hop and path id of what was announced.
+    let mut withdraws: BTreeMap<(Target, Attributes, bool), Vec<IpNet>> = BTreeMap::new();
+    for (key, attrs) in announced {
+        if !desired.contains_key(key) {
+            let slim = Attributes {
+                next_hop: attrs.next_hop,
+                path_id: attrs.path_id,
+                ..Attributes::default()
+            };
+            withdraws
+                .entry((key.target.clone(), slim, key.prefix.addr().is_ipv4()))
+                .or_default()
+                .push(key.prefix);
+        }
+    }
+    let mut to_announce: BTreeMap<(Target, Attributes, bool), Vec<IpNet>> = BTreeMap::new();
+    for (key, attrs) in desired {
+        if announced.get(key) != Some(attrs) {
+            to_announce
+                .entry((
+                    key.target.clone(),
+                    attrs.clone(),
+                    key.prefix.addr().is_ipv4(),
+                ))
+                .or_default()
+                .push(key.prefix);
+        }
+    }
+    let mut out = Vec::new();
+    for (action, groups) in [
+        (Action::Withdraw, withdraws),
+        (Action::Announce, to_announce),
+    ] {
+        for ((target, attributes, _), prefixes) in groups {
+            for chunk in prefixes.chunks(max) {
+                let line = BulkCommand {
+                    target: &target,
+                    action,
+                    attributes: &attributes,
+                    prefixes: chunk,
+                }
+                .to_line();
+                let keys: Vec<RouteKey> = chunk
+                    .iter()
+                    .map(|p| RouteKey {
+                        target: target.clone(),
+                        prefix: *p,
+                    })
+                    .collect();
+                let effect = match action {
+                    Action::Withdraw => Effect::Withdraw(keys),
+                    Action::Announce => Effect::Announce(keys, attributes.clone()),
+                };
+                out.push(Batch { line, effect });
+            }
+        }
+    }
+    out
+}
+
+/// The sync marker as a batch.
+pub fn sync_done() -> Batch {
+    Batch {
+        line: SYNC_DONE.to_owned(),
+        effect: Effect::None,
+    }
+}
+
+/// Test helper: a `next-hop self` route with a MED.
+#[cfg(test)]
+pub(crate) fn mk_route(prefix: &str, med: i64) -> (RouteKey, Attributes) {
+    let prefix = prefix.parse().unwrap();
+    (
+        RouteKey {
+            target: Target::All,
+            prefix,
+        },
+        Attributes {
+            next_hop: NextHop::SelfAddress,
+            med: Some(med),
+            ..Attributes::default()
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rib(routes: &[(&str, i64)]) -> Rib {
+        routes.iter().map(|(p, m)| mk_route(p, *m)).collect()
+    }
+
+    #[test]
+    fn groups_by_attributes_and_family_withdraws_first() {
+        let old = rib(&[("192.0.2.9/32", 100)]);
+        let new = rib(&[
+            ("192.0.2.1/32", 100),
+            ("192.0.2.2/32", 100),
+            ("192.0.2.3/32", 150),
+            ("2001:db8::1/128", 100),
+        ]);
+        let lines: Vec<String> = commands(&old, &new, 100)
+            .into_iter()
+            .map(|b| b.line)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "neighbor * withdraw attributes next-hop self nlri 192.0.2.9/32\n",
+                "neighbor * announce attributes next-hop self med 100 nlri 2001:db8::1/128\n",
+                "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32\n",
+                "neighbor * announce attributes next-hop self med 150 nlri 192.0.2.3/32\n",
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_to_do_when_equal_and_chunks_are_bounded() {
+        let r = rib(&[("192.0.2.1/32", 100)]);
+        assert!(commands(&r, &r, 10).is_empty());
+        let many: Rib = (0..25u8)
+            .map(|i| mk_route(&format!("192.0.2.{i}/32"), 100))
+            .collect();
+        assert_eq!(commands(&Rib::new(), &many, 10).len(), 3);
+    }
+
+    fn arb_rib() -> impl Strategy<Value = Rib> {
+        proptest::collection::btree_map(0u8..40, 0i64..4, 0..30).prop_map(|m| {
+            m.into_iter()
+                .map(|(i, med)| mk_route(&format!("198.51.100.{i}/32"), med * 50))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn applying_every_effect_reaches_the_desired_rib(old in arb_rib(), new in arb_rib(), max in 1usize..8) {
+            let mut announced = old.clone();
+            for b in commands(&old, &new, max) {
+                prop_assert!(b.line.ends_with('\n') && b.line.matches('\n').count() == 1);
+                b.effect.apply(&mut announced);
+            }
+            prop_assert_eq!(announced, new);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Parsing what crosses ExaBGP's API: its answers to us, and (for the relay) the route commands
+//! our own encoder wrote.
+
+/// What ExaBGP wrote back on a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The command was accepted.
+    Done,
+    /// The command was refused.
+    Error,
+    /// ExaBGP is stopping.
+    Shutdown,
+    /// Anything else (neighbor events, JSON, an empty line).
+    Other,
+}
+
+/// Classifies one line from ExaBGP.
+pub fn parse_answer(line: &str) -> Answer {
+    match line.trim_end_matches(['\r', '\n']) {
+        "done" => Answer::Done,
+        "error" => Answer::Error,
+        l if l.starts_with("shutdown") => Answer::Shutdown,
+        _ => Answer::Other,
+    }
+}
+
+/// The routes a command announces or withdraws, as the relay needs them to withdraw later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedCommand<'a> {
+    /// True for announce, false for withdraw.
+    pub announce: bool,
+    /// The `neighbor …` part.
+    pub target: &'a str,
+    /// The next hop word.
+    pub next_hop: &'a str,
+    /// The path id, when given.
+    pub path_id: Option<&'a str>,
+    /// The prefixes.
+    pub prefixes: Vec<&'a str>,
+}
+
+impl ParsedCommand<'_> {
+    /// The withdraw line for one of the prefixes (without the newline).
+    pub fn withdraw_line(&self, prefix: &str) -> String {
+        let mut line = format!(
+            "{} withdraw route {prefix} next-hop {}",
+            self.target, self.next_hop
+        );
+        if let Some(id) = self.path_id {
+            line.push_str(" path-information ");
+            line.push_str(id);
+        }
+        line
+    }
+}
+
+/// Parses a route command in either form our encoder writes:
+/// `TARGET (announce|withdraw) route PREFIX next-hop NH …` or
+/// `TARGET (announce|withdraw) attributes next-hop NH … nlri P1 P2 …`.
+/// Returns `None` for anything else.
+pub fn parse_command(line: &str) -> Option<ParsedCommand<'_>> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let (target, rest, announce) = split_action(line)?;
+    let words: Vec<&str> = rest.split(' ').collect();
+    let value_after = |key: &str| {
+        words
+            .iter()
+            .position(|w| *w == key)
+            .and_then(|i| words.get(i + 1))
+            .copied()
+    };
+    let next_hop = value_after("next-hop")?;
+    let path_id = value_after("path-information");
+    let prefixes = match words.first() {
+        Some(&"route") => vec![*words.get(1)?],
+        Some(&"attributes") => {
+            let at = words.iter().position(|w| *w == "nlri")?;
+            words.get(at + 1..)?.to_vec()
+        }
+        _ => return None,
+    };
+    if prefixes.is_empty() || prefixes.iter().any(|p| p.parse::<ipnet::IpNet>().is_err()) {
+        return None;
+    }
+    Some(ParsedCommand {
+        announce,
+        target,
+        next_hop,
+        path_id,
+        prefixes,
+    })
+}
+
+fn split_action(line: &str) -> Option<(&str, &str, bool)> {
+    for (word, announce) in [(" announce ", true), (" withdraw ", false)] {
+        if let Some(at) = line.find(word) {
+            let target = &line[..at];
+            if target.starts_with("neighbor ") {
+                return Some((target, &line[at + word.len()..], announce));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exabgp::encode::{Action, Attributes, BulkCommand, NextHop, RouteCommand, Target};
+    use proptest::prelude::*;
+
+    #[test]
+    fn answers() {
+        assert_eq!(parse_answer("done\n"), Answer::Done);
+        assert_eq!(parse_answer("error"), Answer::Error);
+        assert_eq!(parse_answer("shutdown 12 1"), Answer::Shutdown);
+        assert_eq!(parse_answer(""), Answer::Other);
+    }
+
+    #[test]
+    fn both_forms_parse_and_give_withdraw_lines() {
+        let c = parse_command("neighbor 10.0.0.1, neighbor 10.0.0.2 announce route 192.0.2.1/32 next-hop self med 100 path-information 3\n").unwrap();
+        assert!(c.announce);
+        assert_eq!(
+            c.withdraw_line("192.0.2.1/32"),
+            "neighbor 10.0.0.1, neighbor 10.0.0.2 withdraw route 192.0.2.1/32 next-hop self path-information 3"
+        );
+        let c = parse_command(
+            "neighbor * withdraw attributes next-hop fd00::1 nlri 2001:db8::1/128 2001:db8::2/128",
+        )
+        .unwrap();
+        assert!(!c.announce);
+        assert_eq!(c.prefixes, ["2001:db8::1/128", "2001:db8::2/128"]);
+        assert!(parse_command("kube-anycast sync-done").is_none());
+        assert!(parse_command("neighbor * announce route junk next-hop self").is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn encoder_output_round_trips(v4 in proptest::collection::vec(any::<u32>(), 1..20), med: u32, announce: bool) {
+            let prefixes: Vec<ipnet::IpNet> = v4.iter().map(|a| std::net::IpAddr::from(std::net::Ipv4Addr::from(*a)).into()).collect();
+            let attrs = Attributes { med: Some(i64::from(med)), next_hop: NextHop::SelfAddress, ..Attributes::default() };
+            let action = if announce { Action::Announce } else { Action::Withdraw };
+            let bulk = BulkCommand { target: &Target::All, action, attributes: &attrs, prefixes: &prefixes }.to_line();
+            let parsed = parse_command(&bulk).unwrap();
+            prop_assert_eq!(parsed.announce, announce);
+            let want: Vec<String> = prefixes.iter().map(ToString::to_string).collect();
+            prop_assert_eq!(parsed.prefixes.iter().map(|p| (*p).to_string()).collect::<Vec<_>>(), want);
+            let single = RouteCommand { target: &Target::All, action, prefix: prefixes[0], attributes: &attrs }.to_line();
+            let first = prefixes[0].to_string();
+            prop_assert_eq!(parse_command(&single).unwrap().prefixes, vec![first.as_str()]);
+        }
+    }
+}

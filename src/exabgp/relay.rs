@@ -1,0 +1,280 @@
+//! `kube-anycast exabgp-relay`: what ExaBGP runs in its `process` block. It bridges ExaBGP's
+//! stdin/stdout to the agent's unix socket, reconnecting as needed, and keeps track of the routes
+//! it passed on. When the agent has been gone longer than the lease it withdraws them all (a dead
+//! man's switch), so a dead agent never leaves routes behind; an agent back within the lease
+//! causes no flap.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::time::Instant;
+
+use super::batch::SYNC_DONE;
+use super::parse::{Answer, parse_answer, parse_command};
+
+/// The routes the relay passed on, keyed by target and prefix, with the line that withdraws each.
+#[derive(Debug, Default, Clone)]
+pub struct Tracker {
+    routes: BTreeMap<(String, String), String>,
+    unconfirmed: BTreeSet<(String, String)>,
+}
+
+/// What to do with a line from the agent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AgentLine {
+    /// Pass it to ExaBGP.
+    Forward,
+    /// The agent finished its replay: withdraw what it did not re-announce.
+    SyncDone,
+}
+
+impl Tracker {
+    /// Records a line the agent sent.
+    pub fn on_agent_line(&mut self, line: &str) -> AgentLine {
+        if line == SYNC_DONE.trim_end() {
+            return AgentLine::SyncDone;
+        }
+        if let Some(cmd) = parse_command(line) {
+            for prefix in &cmd.prefixes {
+                let key = (cmd.target.to_owned(), (*prefix).to_owned());
+                self.unconfirmed.remove(&key);
+                if cmd.announce {
+                    self.routes
+                        .insert(key, format!("{}\n", cmd.withdraw_line(prefix)));
+                } else {
+                    self.routes.remove(&key);
+                }
+            }
+        }
+        AgentLine::Forward
+    }
+
+    /// A new agent session: everything held must be re-announced before the sync marker.
+    pub fn start_session(&mut self) {
+        self.unconfirmed = self.routes.keys().cloned().collect();
+    }
+
+    /// The withdraw lines for routes the new session did not re-announce.
+    pub fn take_unconfirmed(&mut self) -> Vec<String> {
+        let stale = std::mem::take(&mut self.unconfirmed);
+        stale.iter().filter_map(|k| self.routes.remove(k)).collect()
+    }
+
+    /// The withdraw lines for every route held (the lease ran out).
+    pub fn take_all(&mut self) -> Vec<String> {
+        self.unconfirmed.clear();
+        std::mem::take(&mut self.routes).into_values().collect()
+    }
+
+    /// How many routes are held.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// True when no route is held.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The agent's socket.
+    pub socket: PathBuf,
+    /// How long the agent may be gone before its routes are withdrawn.
+    pub lease: Duration,
+}
+
+/// Who wrote a line ExaBGP will answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Agent,
+    Relay,
+}
+
+type AgentConn = (
+    tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    tokio::net::unix::OwnedWriteHalf,
+);
+
+/// Runs the relay until ExaBGP closes its stdin. Errors writing to ExaBGP end it too.
+pub async fn run<I, O>(config: RelayConfig, exabgp_in: I, exabgp_out: O) -> std::io::Result<()>
+where
+    I: AsyncRead + Unpin,
+    O: AsyncWrite + Unpin,
+{
+    let mut from_exabgp = BufReader::new(exabgp_in).lines();
+    let mut relay = Relay {
+        lease: config.lease,
+        out: exabgp_out,
+        tracker: Tracker::default(),
+        origins: VecDeque::new(),
+        agent: None,
+        lease_deadline: None,
+    };
+    let mut retry_at = Instant::now();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let connected = relay.agent.is_some();
+        tokio::select! {
+            line = from_exabgp.next_line() => {
+                let Some(line) = line? else { return Ok(()) };
+                relay.on_exabgp_line(&line).await;
+            }
+            line = next_agent_line(&mut relay.agent), if connected => {
+                if let Some(line) = line {
+                    relay.on_agent_line(&line).await?;
+                } else {
+                    tracing::warn!(lease = ?relay.lease, "agent disconnected; holding its routes for the lease");
+                    relay.disconnected();
+                    retry_at = Instant::now();
+                }
+            }
+            () = tokio::time::sleep_until(retry_at), if !connected => {
+                if let Ok(stream) = UnixStream::connect(&config.socket).await {
+                    tracing::info!(socket = %config.socket.display(), "connected to the agent");
+                    let (r, w) = stream.into_split();
+                    relay.agent = Some((BufReader::new(r).lines(), w));
+                    relay.tracker.start_session();
+                    backoff = Duration::from_millis(100);
+                } else {
+                    retry_at = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+            () = sleep_until_opt(relay.lease_deadline) => relay.lease_expired().await?,
+        }
+    }
+}
+
+struct Relay<O> {
+    lease: Duration,
+    out: O,
+    tracker: Tracker,
+    /// Who wrote each line ExaBGP has yet to answer, oldest first.
+    origins: VecDeque<Origin>,
+    agent: Option<AgentConn>,
+    lease_deadline: Option<Instant>,
+}
+
+impl<O: AsyncWrite + Unpin> Relay<O> {
+    /// Answers go to whoever wrote the line; the relay's own are swallowed.
+    async fn on_exabgp_line(&mut self, line: &str) {
+        let for_agent = match parse_answer(line) {
+            Answer::Done | Answer::Error => self.origins.pop_front() != Some(Origin::Relay),
+            Answer::Shutdown | Answer::Other => true,
+        };
+        if for_agent {
+            self.send_to_agent(&format!("{line}\n")).await;
+        }
+    }
+
+    async fn on_agent_line(&mut self, line: &str) -> std::io::Result<()> {
+        match self.tracker.on_agent_line(line) {
+            AgentLine::SyncDone => {
+                self.lease_deadline = None;
+                let stale = self.tracker.take_unconfirmed();
+                if !stale.is_empty() {
+                    tracing::info!(
+                        routes = stale.len(),
+                        "withdrawing routes the agent no longer announces"
+                    );
+                }
+                self.write(&stale, Origin::Relay).await?;
+                self.send_to_agent("done\n").await;
+            }
+            AgentLine::Forward => self.write(&[format!("{line}\n")], Origin::Agent).await?,
+        }
+        Ok(())
+    }
+
+    async fn send_to_agent(&mut self, text: &str) {
+        if let Some((_, w)) = self.agent.as_mut()
+            && w.write_all(text.as_bytes()).await.is_err()
+        {
+            self.disconnected();
+        }
+    }
+
+    fn disconnected(&mut self) {
+        self.agent = None;
+        self.lease_deadline
+            .get_or_insert(Instant::now() + self.lease);
+    }
+
+    async fn lease_expired(&mut self) -> std::io::Result<()> {
+        self.lease_deadline = None;
+        let all = self.tracker.take_all();
+        tracing::warn!(
+            routes = all.len(),
+            "agent gone longer than the lease; withdrawing its routes"
+        );
+        self.write(&all, Origin::Relay).await
+    }
+
+    async fn write(&mut self, lines: &[String], origin: Origin) -> std::io::Result<()> {
+        for line in lines {
+            self.out.write_all(line.as_bytes()).await?;
+            self.origins.push_back(origin);
+        }
+        self.out.flush().await
+    }
+}
+
+async fn next_agent_line(agent: &mut Option<AgentConn>) -> Option<String> {
+    match agent {
+        Some((lines, _)) => lines.next_line().await.ok().flatten(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_follows_announces_and_withdraws() {
+        let mut t = Tracker::default();
+        t.on_agent_line(
+            "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32",
+        );
+        t.on_agent_line("neighbor * withdraw attributes next-hop self nlri 192.0.2.2/32");
+        assert_eq!(t.len(), 1);
+        t.start_session();
+        t.on_agent_line("neighbor * announce attributes next-hop self med 150 nlri 192.0.2.3/32");
+        assert_eq!(
+            t.on_agent_line("kube-anycast sync-done"),
+            AgentLine::SyncDone
+        );
+        assert_eq!(
+            t.take_unconfirmed(),
+            ["neighbor * withdraw route 192.0.2.1/32 next-hop self\n"]
+        );
+        assert_eq!(
+            t.take_all(),
+            ["neighbor * withdraw route 192.0.2.3/32 next-hop self\n"]
+        );
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_reannounced_route_is_kept() {
+        let mut t = Tracker::default();
+        t.on_agent_line("neighbor * announce route 192.0.2.1/32 next-hop self med 100");
+        t.start_session();
+        t.on_agent_line("neighbor * announce route 192.0.2.1/32 next-hop self med 100");
+        assert!(t.take_unconfirmed().is_empty());
+        assert_eq!(t.len(), 1);
+    }
+}

@@ -1,0 +1,94 @@
+//! The relay and the agent's server together, over a real unix socket, with a scripted ExaBGP.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+use super::batch::mk_route;
+use super::driver::{Applied, Desired, DriverConfig};
+use super::relay::{RelayConfig, run};
+use super::server::{listen, serve};
+
+struct Exabgp {
+    lines: tokio::io::Lines<BufReader<tokio::io::DuplexStream>>,
+    answers: tokio::io::DuplexStream,
+}
+
+impl Exabgp {
+    async fn expect(&mut self, want: &str) {
+        let got = tokio::time::timeout(Duration::from_mins(5), self.lines.next_line())
+            .await
+            .expect("a line in time");
+        assert_eq!(got.unwrap().as_deref(), Some(want));
+        self.answers.write_all(b"done\n").await.unwrap();
+    }
+}
+
+fn socket_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("kat-{name}-{}.sock", std::process::id()))
+}
+
+fn start_relay(socket: &std::path::Path, lease: Duration) -> Exabgp {
+    let (relay_in, answers) = tokio::io::duplex(1 << 16);
+    let (relay_out, commands) = tokio::io::duplex(1 << 16);
+    let config = RelayConfig {
+        socket: socket.to_owned(),
+        lease,
+    };
+    tokio::spawn(async move { run(config, relay_in, relay_out).await });
+    Exabgp {
+        lines: BufReader::new(commands).lines(),
+        answers,
+    }
+}
+
+fn start_agent(
+    socket: &std::path::Path,
+    routes: &[(&str, i64)],
+) -> (watch::Sender<Option<Desired>>, tokio::task::JoinHandle<()>) {
+    let rib = routes.iter().map(|(p, m)| mk_route(p, *m)).collect();
+    let (desired_tx, desired_rx) = watch::channel(Some(Desired { generation: 1, rib }));
+    let (applied_tx, _) = watch::channel(Applied::default());
+    let listener = listen(socket).unwrap();
+    let task = tokio::spawn(serve(
+        listener,
+        desired_rx,
+        applied_tx,
+        DriverConfig::default(),
+    ));
+    (desired_tx, task)
+}
+
+#[tokio::test(start_paused = true)]
+async fn agent_gone_past_the_lease_withdraws_and_a_restart_within_it_does_not() {
+    let socket = socket_path("lease");
+    let (desired_tx, agent) = start_agent(&socket, &[("192.0.2.1/32", 100), ("192.0.2.2/32", 100)]);
+    let mut exabgp = start_relay(&socket, Duration::from_secs(30));
+    exabgp
+        .expect(
+            "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32",
+        )
+        .await;
+
+    // The agent dies and a new one comes back within the lease wanting only one route: the relay
+    // withdraws the other one after the new agent's replay, and nothing else.
+    agent.abort();
+    drop(desired_tx);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (desired_tx, agent) = start_agent(&socket, &[("192.0.2.1/32", 100)]);
+    exabgp
+        .expect("neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32")
+        .await;
+    exabgp
+        .expect("neighbor * withdraw route 192.0.2.2/32 next-hop self")
+        .await;
+
+    // Gone for good: after the lease, everything is withdrawn.
+    agent.abort();
+    drop(desired_tx);
+    exabgp
+        .expect("neighbor * withdraw route 192.0.2.1/32 next-hop self")
+        .await;
+    let _ = std::fs::remove_file(&socket);
+}

@@ -1,0 +1,105 @@
+//! Real rtnetlink in a private network namespace: the healthcheck's address setup and the
+//! agent's loopback VIPs. Needs root (it fails, never skips, without it).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: a panic is the failure report"
+)]
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use ipnet::IpNet;
+use kube_anycast::netlink::Addresses;
+use kube_anycast::netlink::vips::{PROTO_KUBE_ANYCAST, Vips};
+
+/// Runs `f` on a fresh tokio runtime in a thread that has its own, new network namespace.
+fn in_private_netns<F, Fut>(f: F)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the netlink tests need root (network namespaces)"
+    );
+    let handle = std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(f());
+    });
+    if let Err(panic) = handle.join() {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn nets(items: &[&str]) -> BTreeSet<IpNet> {
+    items.iter().map(|s| s.parse().unwrap()).collect()
+}
+
+#[test]
+fn vips_are_added_marked_adopted_and_removed_without_touching_others() {
+    in_private_netns(|| async {
+        let addrs = Addresses::connect().unwrap();
+        // Someone else's address: must survive everything below.
+        addrs
+            .add("lo", "192.0.2.99/32".parse().unwrap(), None)
+            .await
+            .unwrap();
+        let vips = Vips::new(addrs.clone(), "lo");
+        let wanted = nets(&["192.0.2.1/32", "2001:db8::1/128", "192.0.2.99/32"]);
+        let changes = vips.reconcile(&wanted).await.unwrap();
+        assert_eq!(changes.add.len(), 2, "{changes:?}");
+        let listed = addrs.list("lo").await.unwrap();
+        let v6 = listed
+            .iter()
+            .find(|a| a.prefix.to_string() == "2001:db8::1/128")
+            .expect("IPv6 VIP present");
+        assert_eq!(v6.protocol, Some(PROTO_KUBE_ANYCAST));
+        let (_, ours) = vips.present().await.unwrap();
+        assert_eq!(ours, nets(&["192.0.2.1/32", "2001:db8::1/128"]));
+
+        // A restarted agent (a new handle) adopts its own and removes what it no longer wants.
+        let restarted = Vips::new(Addresses::connect().unwrap(), "lo");
+        let changes = restarted.reconcile(&nets(&["192.0.2.1/32"])).await.unwrap();
+        assert!(changes.add.is_empty());
+        assert_eq!(
+            changes.remove,
+            vec!["2001:db8::1/128".parse::<IpNet>().unwrap()]
+        );
+        restarted.reconcile(&BTreeSet::new()).await.unwrap();
+        let (present, ours) = restarted.present().await.unwrap();
+        assert!(ours.is_empty());
+        assert!(
+            present.contains(&"192.0.2.99/32".parse().unwrap()),
+            "a foreign address was removed"
+        );
+    });
+}
+
+#[test]
+fn labels_and_missing_interfaces() {
+    in_private_netns(|| async {
+        let addrs = Addresses::connect().unwrap();
+        addrs
+            .add("lo", "198.51.100.1/32".parse().unwrap(), Some("lo:web1"))
+            .await
+            .unwrap();
+        let listed = addrs.list("lo").await.unwrap();
+        let a = listed
+            .iter()
+            .find(|a| a.prefix.to_string() == "198.51.100.1/32")
+            .unwrap();
+        assert_eq!(a.label.as_deref(), Some("lo:web1"));
+        let err = addrs.list("nosuch0").await.unwrap_err();
+        assert!(err.to_string().contains("nosuch0"), "{err}");
+        let dup = addrs
+            .add("lo", "198.51.100.1/32".parse().unwrap(), None)
+            .await
+            .unwrap_err();
+        assert!(dup.to_string().contains("198.51.100.1/32"), "{dup}");
+    });
+}
