@@ -2,4 +2,5 @@
 
 pub mod controlplane;
 pub mod differential;
+pub mod agent;
 pub mod testbed;
