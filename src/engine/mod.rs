@@ -23,7 +23,7 @@ use crate::exabgp::driver::{Applied, Desired};
 use crate::model::Rib;
 use crate::netlink::vips::Vips;
 use crate::plan::{Inputs, LocalHealth, Plan, ServiceKey, plan};
-use crate::probe::schedule::{ProbeSet, Verdict};
+use crate::probe::schedule::{ProbeJob, ProbeSet, Verdict};
 
 /// Engine settings.
 #[derive(Debug, Clone, Copy)]
@@ -58,7 +58,32 @@ struct State {
     shutdown_at: Option<Instant>,
     replan_at: Option<Instant>,
     vips_wanted: Option<BTreeSet<ipnet::IpNet>>,
+    started: Instant,
+    is_warm: bool,
 }
+
+impl State {
+    /// True once every probe has given its first verdict (or the warm-up limit passed, or the
+    /// agent is stopping). Until then nothing goes to ExaBGP or the loopback: a missing verdict
+    /// counts as failing, so an agent restarted within the relay's lease would otherwise replay
+    /// an empty RIB, the relay would withdraw what the old agent announced, and the routes and
+    /// VIPs would flap until the probes pass again.
+    fn update_warm(&mut self, jobs: &[ProbeJob<ProbeKey>], now: Instant) -> bool {
+        self.is_warm = self.is_warm
+            || self.shutdown_at.is_some()
+            || now >= self.started + PROBE_WARM_UP_LIMIT
+            || jobs.iter().all(|j| self.verdicts.contains_key(&j.key));
+        if !self.is_warm {
+            let limit_at = self.started + PROBE_WARM_UP_LIMIT;
+            self.replan_at = Some(self.replan_at.map_or(limit_at, |r| r.min(limit_at)));
+        }
+        self.is_warm
+    }
+}
+
+/// The longest wait for the first verdicts before planning with what is known: every probe
+/// reports within its timeout, so this only guards against a probe task that never reports.
+const PROBE_WARM_UP_LIMIT: Duration = Duration::from_secs(30);
 
 impl Engine {
     /// Runs until `shutdown` resolves and the node has drained and withdrawn.
@@ -73,6 +98,8 @@ impl Engine {
             shutdown_at: None,
             replan_at: None,
             vips_wanted: None,
+            started: Instant::now(),
+            is_warm: false,
         };
         tokio::pin!(shutdown);
         loop {
@@ -121,6 +148,15 @@ impl Engine {
         let inputs = self.inputs(&world, st, now);
         let planned = Arc::new(plan(&inputs));
         st.replan_at = planned.replan_after.map(|d| now + d);
+        let exec_allowed = |key: &ServiceKey| exec_allowed(&world, key);
+        let jobs = probe_jobs(&world, &planned, exec_allowed);
+        if !st.update_warm(&jobs, now) {
+            let reset = probes.reconcile(jobs);
+            for key in reset {
+                st.verdicts.remove(&key);
+            }
+            return None;
+        }
         if st.last_rib.as_ref() != Some(&planned.rib) {
             st.generation += 1;
             st.last_rib = Some(planned.rib.clone());
@@ -130,8 +166,7 @@ impl Engine {
             }));
         }
         self.sync_vips(st, &planned.rib).await;
-        let exec_allowed = |key: &ServiceKey| exec_allowed(&world, key);
-        let reset = probes.reconcile(probe_jobs(&world, &planned, exec_allowed));
+        let reset = probes.reconcile(jobs);
         for key in reset {
             st.verdicts.remove(&key);
         }
