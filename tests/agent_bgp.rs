@@ -84,18 +84,31 @@ fn each_state_has_its_med_at_the_peer() {
     bed.wait_for("up at MED 100, degraded at MED 150", WAIT, |rib| {
         med_of(rib, "192.0.2.1/32") == Some(100) && med_of(rib, "192.0.2.2/32") == Some(150)
     });
-    wait_log(&work, "down reported", WAIT, &["default/down", "Down", "missing"]);
-    assert!(!has(&bed.routes().unwrap(), "192.0.2.3/32"), "down is never announced");
+    wait_log(
+        &work,
+        "down reported",
+        WAIT,
+        &["default/down", "Down", "missing"],
+    );
+    assert!(
+        !has(&bed.routes().unwrap(), "192.0.2.3/32"),
+        "down is never announced"
+    );
 
     work.set_flag("up", false);
     bed.wait_for("up withdrawn when its probe fails", WAIT, |rib| {
         !has(rib, "192.0.2.1/32") && med_of(rib, "192.0.2.2/32") == Some(150)
     });
     work.set_flag("missing", true);
-    bed.wait_for("degraded up at MED 100 once every probe passes", WAIT, |rib| {
-        med_of(rib, "192.0.2.2/32") == Some(100)
-    });
-    assert!(!has(&bed.routes().unwrap(), "192.0.2.3/32"), "the critical `up` probe still fails");
+    bed.wait_for(
+        "degraded up at MED 100 once every probe passes",
+        WAIT,
+        |rib| med_of(rib, "192.0.2.2/32") == Some(100),
+    );
+    assert!(
+        !has(&bed.routes().unwrap(), "192.0.2.3/32"),
+        "the critical `up` probe still fails"
+    );
 }
 
 #[test]
@@ -123,7 +136,11 @@ fn kill_9_and_a_new_agent_within_the_lease_do_not_flap() {
         || bed.log_tails(),
     );
     let rib = bed.routes().unwrap();
-    assert_eq!(med_of(&rib, "192.0.2.10/32"), Some(100), "held while the agent is gone");
+    assert_eq!(
+        med_of(&rib, "192.0.2.10/32"),
+        Some(100),
+        "held while the agent is gone"
+    );
     assert!(has_vip(&bed, "192.0.2.10"), "the VIP stays on lo");
 
     let log_before = work.log().len();
@@ -147,6 +164,14 @@ fn kill_9_and_a_new_agent_within_the_lease_do_not_flap() {
     );
     let rib = bed.routes().unwrap();
     assert_eq!(med_of(&rib, "192.0.2.10/32"), Some(100));
+    let new_log = work.log()[log_before..].to_owned();
+    assert!(
+        new_log
+            .lines()
+            .filter(|l| l.contains("loopback VIPs updated"))
+            .all(|l| l.contains("\"removed\":0")),
+        "the new agent adopts the VIP without removing it first:\n{new_log}"
+    );
     assert_eq!(
         bed.withdrawn_prefixes(),
         Ok(0),
@@ -180,7 +205,11 @@ fn kill_9_without_a_new_agent_withdraws_after_the_lease() {
         "withdrawn {:?} after the kill, before the {lease:?} lease",
         killed.elapsed()
     );
-    assert!(bed.log("api").contains("longer than the lease"), "{}", bed.log_tails());
+    assert!(
+        bed.log("api").contains("longer than the lease"),
+        "{}",
+        bed.log_tails()
+    );
 }
 
 #[test]
@@ -193,7 +222,11 @@ fn every_route_comes_back_after_exabgp_is_killed_and_restarted() {
     work.write("a.yaml", &service(&work, "a", &addresses, &[probe("a")]));
     let bed = work.bed("30s");
     let _agent = Agent::start(&bed, &work);
-    let all = |rib: &[Route]| addresses.iter().all(|a| med_of(rib, &format!("{a}/32")) == Some(100));
+    let all = |rib: &[Route]| {
+        addresses
+            .iter()
+            .all(|a| med_of(rib, &format!("{a}/32")) == Some(100))
+    };
     bed.wait_for("all ten up", WAIT, all);
     bed.kill_exabgp();
     bed.wait_for("gone with the session", WAIT, <[Route]>::is_empty);
@@ -212,10 +245,20 @@ fn sigterm_drains_with_graceful_shutdown_then_withdraws_and_exits_0() {
         rib.iter()
             .any(|r| r.prefix == "192.0.2.10/32" && r.communities.iter().any(|c| c == "65535:0"))
     });
-    assert_eq!(med_of(&rib, "192.0.2.10/32"), Some(100), "same MED while draining");
-    bed.wait_for("withdrawn after the drain", WAIT, |rib| !has(rib, "192.0.2.10/32"));
+    assert_eq!(
+        med_of(&rib, "192.0.2.10/32"),
+        Some(100),
+        "same MED while draining"
+    );
+    bed.wait_for("withdrawn after the drain", WAIT, |rib| {
+        !has(rib, "192.0.2.10/32")
+    });
     let status = agent.wait_exit(WAIT, &work);
-    assert!(status.success(), "exit status {status:?}; {}", tail(&work.log(), 20));
+    assert!(
+        status.success(),
+        "exit status {status:?}; {}",
+        tail(&work.log(), 20)
+    );
     assert!(!has_vip(&bed, "192.0.2.10"), "VIP removed from lo");
 }
 
@@ -227,18 +270,31 @@ fn an_invalid_service_is_reported_and_the_others_carry_on() {
     let good = service(&work, "good", &["192.0.2.40"], &[probe("ok")]);
     work.write("good.yaml", &good);
     let bad = service(&work, "bad", &["192.0.2.41"], &[probe("ok")]);
-    work.write("bad.yaml", &format!("{bad}  communities: [\"65000:1 ] med 1 [\"]\n"));
+    work.write(
+        "bad.yaml",
+        &format!("{bad}  communities: [\"65000:1 ] med 1 [\"]\n"),
+    );
     let bed = work.bed("30s");
     let _agent = Agent::start(&bed, &work);
     bed.wait_for("the good service up", WAIT, |rib| {
         med_of(rib, "192.0.2.40/32") == Some(100)
     });
-    let line = wait_log(&work, "the bad file reported", WAIT, &["bad.yaml", "spec.communities[0]"]);
+    let line = wait_log(
+        &work,
+        "the bad file reported",
+        WAIT,
+        &["bad.yaml", "spec.communities[0]"],
+    );
     assert!(line.contains("ERROR"), "reported as an error: {line}");
-    assert!(!has(&bed.routes().unwrap(), "192.0.2.41/32"), "the bad service is not announced");
+    assert!(
+        !has(&bed.routes().unwrap(), "192.0.2.41/32"),
+        "the bad service is not announced"
+    );
 
     work.write("bad.yaml", &format!("{bad}  communities: [\"65000:1\"]\n"));
-    let rib = bed.wait_for("the fixed service up", WAIT, |rib| has(rib, "192.0.2.41/32"));
+    let rib = bed.wait_for("the fixed service up", WAIT, |rib| {
+        has(rib, "192.0.2.41/32")
+    });
     let fixed = rib.iter().find(|r| r.prefix == "192.0.2.41/32").unwrap();
     assert_eq!(fixed.communities, ["65000:1"]);
     assert_eq!(med_of(&rib, "192.0.2.40/32"), Some(100));
@@ -253,14 +309,20 @@ fn ten_thousand_routes_all_reach_the_peer() {
     let _agent = Agent::start(&bed, &work);
     let count = wait_until(
         "10,000 routes at gobgpd",
-        Duration::from_secs(180),
+        Duration::from_mins(3),
         || bed.ipv4_paths().ok().filter(|&n| n >= ROUTES),
         || format!("{:?} paths; {}", bed.ipv4_paths(), tail(&work.log(), 10)),
     );
     assert_eq!(count, ROUTES, "exactly the generated routes");
     let rib = bed.routes().unwrap();
-    assert!(rib.iter().all(|r| r.med == Some(100)), "every route up at MED 100");
-    assert_eq!(rib.first().map(|r| r.prefix.as_str()), Some("100.64.0.0/32"));
+    assert!(
+        rib.iter().all(|r| r.med == Some(100)),
+        "every route up at MED 100"
+    );
+    assert_eq!(
+        rib.first().map(|r| r.prefix.as_str()),
+        Some("100.64.0.0/32")
+    );
 }
 
 /// A pool for 100.64.0.0/16 and `routes` addresses from it, 64 per service (the schema's

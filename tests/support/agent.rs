@@ -209,7 +209,8 @@ impl Agent {
 
     /// Sends `signal` to the agent.
     pub fn signal(&self, signal: Signal) {
-        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("a PID fits i32"));
+        let pid = i32::try_from(self.child.id()).unwrap_or_else(|e| panic!("PID: {e}"));
+        let pid = Pid::from_raw(pid);
         nix::sys::signal::kill(pid, signal).unwrap_or_else(|e| panic!("kill -{signal}: {e}"));
     }
 

@@ -1,6 +1,6 @@
 //! Support for the integration tests that run against real parts.
 
+pub mod agent;
 pub mod controlplane;
 pub mod differential;
-pub mod agent;
 pub mod testbed;
