@@ -34,5 +34,5 @@ cargo test --locked --test netlink
 stage "healthcheck: differential against ExaBGP 5.0.15, and end to end on the BGP test bed"
 cargo test --locked --no-fail-fast --test bgp_testbed --test healthcheck_differential --test healthcheck_bgp
 stage "Kubernetes integration tests (control plane built once, cached)"
-bash scripts/ci-controlplane.sh
+bash scripts/ci-controlplane.sh --test k8s_harness --test crd_apiserver
 stage "end"
