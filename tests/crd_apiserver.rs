@@ -25,14 +25,14 @@ fn services(client: &Client, ns: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), ns, &ApiResource::from_gvk(&gvk))
 }
 
-fn service(spec: Value) -> DynamicObject {
+fn service(spec: &Value) -> DynamicObject {
     serde_json::from_value(json!({
         "apiVersion": "kube-anycast.io/v1alpha1",
         "kind": "AnycastService",
         "metadata": {"name": "bad"},
         "spec": spec,
     }))
-    .unwrap()
+    .unwrap_or_else(|e| panic!("{spec}: {e}"))
 }
 
 #[tokio::test]
@@ -53,7 +53,7 @@ async fn examples_are_accepted_defaulted_and_valid() {
     assert_eq!(valid.probes.len(), 3);
 
     // A minimal object comes back with every default the docs promise.
-    let minimal = service(json!({"addresses": ["192.0.2.9"], "readiness": {"service": "web"}}));
+    let minimal = service(&json!({"addresses": ["192.0.2.9"], "readiness": {"service": "web"}}));
     let created = services(&client, &ns)
         .create(&PostParams::default(), &minimal)
         .await
@@ -132,10 +132,7 @@ async fn bad_objects_are_rejected_naming_the_field() {
         ),
     ];
     for (spec, field, message) in cases {
-        let status = match api
-            .create(&PostParams::default(), &service(spec.clone()))
-            .await
-        {
+        let status = match api.create(&PostParams::default(), &service(&spec)).await {
             Err(Error::Api(status)) => *status,
             other => panic!("{spec}: expected a rejection, got {other:?}"),
         };
