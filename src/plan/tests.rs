@@ -526,7 +526,7 @@ fn selection_exec_and_invalid_specs_announce_nothing() {
 #[test]
 fn validation_names_every_bad_field() {
     let spec = json!({
-        "addresses": ["192.0.2.1", "192.0.2.0/24"],
+        "addresses": ["192.0.2.1", "192.0.2.0/24", "127.0.0.1", "ff02::1"],
         "readiness": {},
         "announce": {"up": {"med": 100, "communities": ["65000:1", "x"]}, "down": {"withdraw": false}},
         "largeCommunities": ["1:2"],
@@ -545,6 +545,8 @@ fn validation_names_every_bad_field() {
     let err = mk_service(spec).unwrap_err().to_string();
     for part in [
         "spec.addresses[1]: \"192.0.2.0/24\" is not an IP host address",
+        "spec.addresses[2]: \"127.0.0.1\" is not a unicast host address",
+        "spec.addresses[3]: \"ff02::1\" is not a unicast host address",
         "spec.readiness: set exactly one",
         "spec.announce.up.communities[1]: invalid community \"x\"",
         "spec.announce.down.med: a state that announces needs a med",
