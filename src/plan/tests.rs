@@ -610,3 +610,44 @@ fn diff_is_minimal_and_make_before_break() {
     apply(&mut rib, &changes);
     assert_eq!(rib, after);
 }
+
+#[test]
+fn a_report_becomes_the_nodes_advertisement() {
+    let mut inputs = mk_inputs();
+    add(
+        &mut inputs,
+        "ns",
+        "web",
+        with(
+            web(&["192.0.2.1"]),
+            probes(&[("http", 2, false), ("db", 1, true)]),
+        ),
+        2,
+        &[("http", true), ("db", true)],
+    );
+    let key = ServiceKey::new("ns", "web");
+    let plan = plan(&inputs);
+    let svc = inputs.services[&key].as_ref().ok();
+    let adv = advertisement(
+        &key,
+        "n1",
+        &plan.reports[&key],
+        svc,
+        inputs.health.get(&key),
+        None,
+    );
+    let json = serde_json::to_value(&adv).unwrap();
+    assert_eq!(
+        json,
+        json!({
+            "node": "n1", "service": "web", "state": "Up", "med": 100,
+            "prefixes": ["192.0.2.1/32"], "communities": ["65000:1"],
+            "reason": "2 of 2 local endpoints ready (need 1); probe score 100% (up at 90%, degraded at 70%)",
+            "readyEndpoints": 2, "totalEndpoints": 2,
+            "probes": [
+                {"name": "http", "passing": true, "critical": false, "weight": 2},
+                {"name": "db", "passing": true, "critical": true, "weight": 1},
+            ],
+        })
+    );
+}
