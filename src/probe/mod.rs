@@ -2,6 +2,7 @@
 //! whether it passed and a short reason when it did not.
 
 pub mod exec;
+pub mod schedule;
 
 use std::time::Duration;
 
