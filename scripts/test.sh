@@ -36,5 +36,5 @@ cargo test --locked --no-fail-fast --test bgp_testbed --test healthcheck_differe
 stage "the demo, non-interactive: checks what the BGP peer saw, and that nothing is left behind"
 ./scripts/demo.sh --ci
 stage "Kubernetes integration tests (control plane built once, cached)"
-bash scripts/ci-controlplane.sh
+bash scripts/ci-controlplane.sh --test k8s_harness --test crd_apiserver
 stage "end"
