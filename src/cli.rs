@@ -1,6 +1,7 @@
 //! The `kube-anycast` command line: one binary, one subcommand per role.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,6 +31,15 @@ pub enum Command {
     },
     /// What ExaBGP runs in its `process` block: bridges ExaBGP's API pipe to the agent.
     ExabgpRelay(RelayArgs),
+    /// Print the CRDs (AnycastService, AnycastPool, AnycastAdvertisement) as YAML.
+    Crd {
+        /// Write one file per CRD into this directory instead of printing them.
+        #[arg(long, env = "KUBE_ANYCAST_CRD_DIR")]
+        dir: Option<PathBuf>,
+        /// Also write the API reference (Markdown) to this file.
+        #[arg(long, env = "KUBE_ANYCAST_CRD_DOCS")]
+        docs: Option<PathBuf>,
+    },
 }
 
 /// Flags of `kube-anycast exabgp-relay`.
@@ -72,6 +82,34 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Healthcheck { args } => crate::healthcheck::main(args),
         Command::ExabgpRelay(args) => run_relay(&args),
+        Command::Crd { dir, docs } => run_crd(dir.as_deref(), docs.as_deref()),
+    }
+}
+
+/// `kube-anycast crd`: 0 on success, 1 when a file cannot be written.
+fn run_crd(dir: Option<&std::path::Path>, docs: Option<&std::path::Path>) -> u8 {
+    let result = (|| -> Result<(), Box<dyn std::error::Error>> {
+        match dir {
+            Some(dir) => {
+                crate::crd::write_dir(dir)?;
+            }
+            None => std::io::stdout().write_all(crate::crd::render_stream()?.as_bytes())?,
+        }
+        if let Some(path) = docs {
+            let text = crate::crd::render_markdown(&crate::crd::definitions());
+            std::fs::write(path, text).map_err(|source| crate::crd::CrdError::Write {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("kube-anycast crd: {e}");
+            1
+        }
     }
 }
 

@@ -112,20 +112,23 @@ impl Logger {
         if !self.enabled(level) {
             return;
         }
-        match self.console {
-            Some(LogFormat::Text) => {
-                let _ = writeln!(std::io::stderr(), "{}[healthcheck] {message}", level.name());
-            }
-            Some(LogFormat::Json) => {
-                let record = serde_json::json!({
+        // One write per record: stderr is unbuffered, and a record split over several writes
+        // costs syscalls and can interleave with other writers.
+        let record = match self.console {
+            Some(LogFormat::Text) => Some(format!("{}[healthcheck] {message}\n", level.name())),
+            Some(LogFormat::Json) => Some(format!(
+                "{}\n",
+                serde_json::json!({
                     "level": level.name(),
                     "logger": "healthcheck",
                     "message": message,
                     "time": unix_time(),
-                });
-                let _ = writeln!(std::io::stderr(), "{record}");
-            }
-            None => {}
+                })
+            )),
+            None => None,
+        };
+        if let Some(record) = record {
+            let _ = std::io::stderr().write_all(record.as_bytes());
         }
         if let Some(s) = &self.syslog {
             let pri = u16::from(s.facility) * 8 + u16::from(level.syslog_severity());

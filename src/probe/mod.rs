@@ -1,5 +1,8 @@
-//! Native probes that need no fork: TCP connect and HTTP(S) GET. Each returns whether it passed
-//! and a short reason when it did not.
+//! Probes: native TCP connect and HTTP(S) GET (no fork), and programs ([`exec`]). Each returns
+//! whether it passed and a short reason when it did not.
+
+pub mod exec;
+pub mod schedule;
 
 use std::time::Duration;
 

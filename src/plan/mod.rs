@@ -1,0 +1,213 @@
+//! The planner: services, pools, this node and local health in; the routes to announce and a
+//! report per service out. Pure: no I/O, no clock (elapsed drain time is an input), and the
+//! output depends only on the input values, never on their order (every collection is a
+//! `BTreeMap` or sorted).
+//!
+//! Policy, in the order it is applied:
+//! 1. An invalid spec announces nothing ([`State::Invalid`]).
+//! 2. An address is announced only from the most specific AnycastPool that holds it and grants
+//!    the service's namespace; an address no pool grants is refused, with the reason.
+//! 3. A service with an exec probe is refused unless every pool it uses sets `allowExec`.
+//! 4. Two services claiming one address with different route settings (attributes, announce
+//!    settings, neighbors or pool) are both refused for that address: neither is announced
+//!    half-way. With identical settings they share it, and the more cautious wins: a withdraw
+//!    beats an announce, a higher MED beats a lower one.
+//! 5. The service's and the pool's node selectors must match this node.
+//! 6. Health ([`score`]): fewer ready local endpoints than `minReadyEndpoints`, or a failing
+//!    critical probe, is down; otherwise the weighted probe score picks up, degraded or down.
+//!    `spec.disabled` is the disabled state.
+//! 7. A draining node ([`NodeInfo::drain_cause`]) announces with `GRACEFUL_SHUTDOWN` until the
+//!    pool's drain delay has passed, then withdraws (or withdraws at once, per the pool).
+//! 8. The MED is the state's MED plus the node's offset ([`med`]); pool communities are always
+//!    added.
+
+mod assemble;
+mod diff;
+mod duration;
+pub mod med;
+mod pool;
+pub mod score;
+mod service;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+pub use crate::crd::AdvertisedState as State;
+use crate::model::Rib;
+
+pub use assemble::plan;
+pub use diff::{Change, apply, diff};
+pub use duration::parse_duration;
+pub use pool::{ValidPool, labels_match, selector_matches, validate_pool};
+pub use service::{
+    Check, ReadinessSource, RouteProfile, StateRoute, Timings, ValidProbe, ValidService,
+};
+pub use validate::{FieldError, InvalidSpec, validate_service};
+
+/// The label that excludes a node from external load balancers (and so from announcing).
+pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+/// The Node annotation that drains a node for kube-anycast only.
+pub const DRAIN_ANNOTATION: &str = "kube-anycast.io/drain";
+
+/// A namespaced service name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceKey {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ServiceKey {
+    /// A key from its parts.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Everything the planner decides from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inputs {
+    /// Every AnycastService, validated (an invalid one is reported, never announced).
+    pub services: BTreeMap<ServiceKey, Result<ValidService, InvalidSpec>>,
+    /// Every AnycastPool by name, validated (an invalid one grants nothing).
+    pub pools: BTreeMap<String, Result<ValidPool, InvalidSpec>>,
+    /// Namespace labels by namespace name (for pools' namespace selectors).
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// This node.
+    pub node: NodeInfo,
+    /// Local health per service; a service without an entry has no ready endpoint and no
+    /// probe result.
+    pub health: BTreeMap<ServiceKey, LocalHealth>,
+}
+
+/// This node, as far as the planner cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The node's name.
+    pub name: String,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+    /// Its annotations (MED offsets, drain).
+    pub annotations: BTreeMap<String, String>,
+    /// `spec.unschedulable` (cordoned).
+    pub unschedulable: bool,
+    /// The agent is stopping (SIGTERM): drain as for a cordon.
+    pub shutting_down: bool,
+    /// How long the node has been draining; the engine starts counting when
+    /// [`NodeInfo::drain_cause`] turns `Some`, and it is ignored otherwise.
+    pub drain_elapsed: Duration,
+}
+
+/// Why a node drains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainCause {
+    /// The agent is stopping.
+    ShuttingDown,
+    /// The node is cordoned.
+    Cordoned,
+    /// The node has the exclude-from-external-load-balancers label.
+    Excluded,
+    /// The node has the `kube-anycast.io/drain` annotation.
+    Annotated,
+}
+
+impl fmt::Display for DrainCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DrainCause::ShuttingDown => "the agent is shutting down",
+            DrainCause::Cordoned => "the node is cordoned",
+            DrainCause::Excluded => {
+                "the node has label node.kubernetes.io/exclude-from-external-load-balancers"
+            }
+            DrainCause::Annotated => "the node has annotation kube-anycast.io/drain",
+        })
+    }
+}
+
+impl NodeInfo {
+    /// Why this node drains, if it does.
+    pub fn drain_cause(&self) -> Option<DrainCause> {
+        if self.shutting_down {
+            Some(DrainCause::ShuttingDown)
+        } else if self.unschedulable {
+            Some(DrainCause::Cordoned)
+        } else if self.labels.contains_key(EXCLUDE_LABEL) {
+            Some(DrainCause::Excluded)
+        } else if self.annotations.contains_key(DRAIN_ANNOTATION) {
+            Some(DrainCause::Annotated)
+        } else {
+            None
+        }
+    }
+}
+
+/// One service's health on this node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalHealth {
+    /// Local endpoints that are ready and not terminating.
+    pub ready: u32,
+    /// All local endpoints.
+    pub total: u32,
+    /// Each probe's verdict after rise/fall dampening, by probe name; a probe without an entry
+    /// has no verdict yet and counts as failing.
+    pub probes: BTreeMap<String, bool>,
+}
+
+/// The planner's output.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The routes to announce.
+    pub rib: Rib,
+    /// What happens to each service on this node, and why.
+    pub reports: BTreeMap<ServiceKey, Report>,
+    /// Plan again after this long even if no input changes (a drain delay ends).
+    pub replan_after: Option<Duration>,
+}
+
+/// What one service announces from this node, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Its state.
+    pub state: State,
+    /// The MED announced (of the first prefix announced), with the node offset.
+    pub med: Option<u32>,
+    /// The prefixes announced.
+    pub prefixes: Vec<IpNet>,
+    /// The standard communities announced (of the first prefix announced).
+    pub communities: Vec<String>,
+    /// Addresses not announced because of policy, with the reason for each.
+    pub refused: Vec<(IpAddr, String)>,
+    /// Why, in words a person can act on.
+    pub reason: String,
+}
+
+impl Report {
+    /// True when the agent should run this service's probes: the service is valid, allowed
+    /// and selected here, so their results can change what is announced.
+    pub fn runs_probes(&self) -> bool {
+        !matches!(
+            self.state,
+            State::Invalid | State::Refused | State::NotSelected
+        )
+    }
+}
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;

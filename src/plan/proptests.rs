@@ -1,0 +1,175 @@
+//! Properties of the planner over random worlds: a few pools, namespaces, services with
+//! overlapping addresses and probes, random health and node drain.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use serde_json::json;
+
+use super::tests::{mk_pool, mk_service};
+use super::*;
+
+const NAMESPACES: [&str; 3] = ["a", "b", "c"];
+const CIDRS: [&str; 3] = ["10.0.0.0/29", "10.0.0.0/30", "10.0.1.0/30"];
+
+fn ip(last: u8, high: bool) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, u8::from(high), last))
+}
+
+prop_compose! {
+    fn arb_pool()(cidr in 0..CIDRS.len(), ns in proptest::option::weighted(0.3, 0..NAMESPACES.len()),
+                  comm in 0..3u16, drain_withdraw: bool, delay in 0..60u64) -> Result<ValidPool, InvalidSpec> {
+        let mut v = json!({"cidrs": [CIDRS[cidr]], "communities": [format!("65000:{comm}")],
+            "drain": {"mode": if drain_withdraw { "Withdraw" } else { "GracefulShutdown" }, "delay": format!("{delay}s")}});
+        if let Some(ns) = ns {
+            v["namespaceSelector"] = json!({"matchLabels": {"name": NAMESPACES[ns]}});
+        }
+        mk_pool(v)
+    }
+}
+
+prop_compose! {
+    fn arb_service()(addrs in proptest::collection::vec((0..8u8, proptest::bool::weighted(0.3)), 1..3),
+                     min_ready in 0..3u32, comm in proptest::option::weighted(0.2, 1..3u16),
+                     up in 50..=100u8, degraded_below in 0..=50u8, probes in proptest::collection::vec((1..5u32, any::<bool>()), 0..3),
+                     disabled in proptest::bool::weighted(0.1), down_med in proptest::option::weighted(0.2, Just(250u32)))
+                     -> Result<ValidService, InvalidSpec> {
+        let addresses: Vec<String> = addrs.iter().map(|(l, h)| ip(*l, *h).to_string()).collect();
+        let probes: Vec<_> = probes.iter().enumerate().map(|(i, (w, crit))|
+            json!({"name": format!("p{i}"), "tcp": {"port": 80}, "weight": w, "critical": crit})).collect();
+        let mut v = json!({"addresses": addresses, "readiness": {"service": "s"}, "minReadyEndpoints": min_ready,
+            "communities": [format!("65001:{}", comm.unwrap_or(0))], "probes": probes, "disabled": disabled,
+            "thresholds": {"up": up, "degraded": up - degraded_below}});
+        if let Some(med) = down_med {
+            v["announce"] = json!({"down": {"med": med}});
+        }
+        mk_service(v)
+    }
+}
+
+prop_compose! {
+    fn arb_health()(ready in 0..4u32, extra in 0..2u32, results in proptest::collection::vec(proptest::option::of(any::<bool>()), 3))
+                   -> LocalHealth {
+        let probes = results.iter().enumerate().filter_map(|(i, r)| r.map(|ok| (format!("p{i}"), ok))).collect();
+        LocalHealth { ready, total: ready + extra, probes }
+    }
+}
+
+prop_compose! {
+    fn arb_inputs()(pools in proptest::collection::vec(arb_pool(), 1..4),
+                    services in proptest::collection::vec((0..NAMESPACES.len(), arb_service(), arb_health()), 0..6),
+                    cordoned in proptest::bool::weighted(0.2), elapsed in 0..90u64, offset in proptest::option::of(0..2000u32))
+                    -> Inputs {
+        let mut inputs = Inputs::default();
+        inputs.node.name = "n1".into();
+        inputs.node.unschedulable = cordoned;
+        inputs.node.drain_elapsed = Duration::from_secs(elapsed);
+        if let Some(o) = offset {
+            inputs.node.annotations.insert(crate::crd::DEFAULT_MED_OFFSET_ANNOTATION.into(), o.to_string());
+        }
+        for ns in NAMESPACES {
+            inputs.namespaces.insert(ns.into(), BTreeMap::from([("name".to_owned(), ns.to_owned())]));
+        }
+        for (i, p) in pools.into_iter().enumerate() {
+            inputs.pools.insert(format!("pool{i}"), p);
+        }
+        for (i, (ns, svc, health)) in services.into_iter().enumerate() {
+            let key = ServiceKey::new(NAMESPACES[ns], format!("svc{i}"));
+            inputs.services.insert(key.clone(), svc);
+            inputs.health.insert(key, health);
+        }
+        inputs
+    }
+}
+
+/// True when some valid pool holding `ip` admits namespace `ns`.
+fn granted(inputs: &Inputs, ns: &str, ip: IpAddr) -> bool {
+    let labels = &inputs.namespaces[ns];
+    inputs
+        .pools
+        .values()
+        .filter_map(|p| p.as_ref().ok())
+        .any(|p| p.longest_match(ip).is_some() && p.grants_namespace(labels))
+}
+
+proptest! {
+    #[test]
+    fn an_address_outside_every_granted_pool_is_never_announced(inputs in arb_inputs()) {
+        let plan = plan(&inputs);
+        // Every route is some service's, and every service's routes are granted to it.
+        for key in plan.rib.keys() {
+            prop_assert!(plan.reports.values().any(|r| r.prefixes.contains(&key.prefix)), "{} has no owner", key.prefix);
+        }
+        for (key, report) in &plan.reports {
+            for prefix in &report.prefixes {
+                prop_assert!(granted(&inputs, &key.namespace, prefix.addr()), "{prefix} announced for {key}");
+            }
+        }
+    }
+
+    #[test]
+    fn too_few_ready_endpoints_or_a_failing_critical_probe_is_never_up(inputs in arb_inputs()) {
+        let plan = plan(&inputs);
+        for (key, svc) in &inputs.services {
+            let Ok(svc) = svc else { continue };
+            let health = &inputs.health[key];
+            let critical_failing = svc.probes.iter()
+                .any(|p| p.critical && !health.probes.get(&p.name).copied().unwrap_or(false));
+            let state = plan.reports[key].state;
+            if health.ready < svc.min_ready_endpoints || critical_failing {
+                prop_assert!(!matches!(state, State::Up | State::Degraded), "{key}: {state:?}");
+                // Down announces only with the down MED (+ offset), never the up MED.
+                if let Some(med) = plan.reports[key].med {
+                    let StateRoute::Announce { med: down, .. } = svc.route.down else {
+                        prop_assert!(svc.disabled, "{key} announced while down with withdraw set");
+                        continue;
+                    };
+                    prop_assert!(med >= down || svc.disabled);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn planning_is_deterministic_under_reordering(inputs in arb_inputs()) {
+        let mut reversed = Inputs { node: inputs.node.clone(), ..Inputs::default() };
+        // Rebuild every map from its entries in reverse: the plan must not notice.
+        reversed.pools = inputs.pools.clone().into_iter().rev().collect();
+        reversed.services = inputs.services.clone().into_iter().rev().collect();
+        reversed.health = inputs.health.clone().into_iter().rev().collect();
+        reversed.namespaces = inputs.namespaces.clone().into_iter().rev().collect();
+        prop_assert_eq!(plan(&inputs), plan(&reversed));
+    }
+
+    #[test]
+    fn a_draining_node_never_announces_without_graceful_shutdown(inputs in arb_inputs()) {
+        let plan = plan(&inputs);
+        if inputs.node.unschedulable {
+            for attrs in plan.rib.values() {
+                prop_assert!(attrs.communities.0.contains(&crate::exabgp::attrs::GRACEFUL_SHUTDOWN));
+            }
+        }
+    }
+
+    #[test]
+    fn applying_the_diff_yields_the_new_rib(a in arb_inputs(), b in arb_inputs()) {
+        let (old, new) = (plan(&a).rib, plan(&b).rib);
+        let changes = diff(&old, &new);
+        let mut rib = old.clone();
+        apply(&mut rib, &changes);
+        prop_assert_eq!(&rib, &new);
+        // Minimal: one change per differing key, two only for a path id swap.
+        let differing = old.keys().chain(new.keys()).collect::<std::collections::BTreeSet<_>>()
+            .into_iter().filter(|k| old.get(*k) != new.get(*k)).count();
+        prop_assert!(changes.len() >= differing && changes.len() <= 2 * differing);
+    }
+
+    #[test]
+    fn the_node_med_saturates(state in any::<u32>(), offset in any::<u32>()) {
+        let med = med::node_med(state, offset);
+        prop_assert!(med >= state && med >= offset);
+        prop_assert_eq!(u64::from(med), (u64::from(state) + u64::from(offset)).min(u64::from(u32::MAX)));
+    }
+}
