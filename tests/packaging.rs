@@ -14,6 +14,9 @@
 )]
 mod support;
 
+#[path = "packaging/sidecar.rs"]
+mod sidecar;
+
 #[path = "packaging/rbac.rs"]
 mod rbac;
 
