@@ -31,6 +31,8 @@ pub enum Command {
     },
     /// What ExaBGP runs in its `process` block: bridges ExaBGP's API pipe to the agent.
     ExabgpRelay(RelayArgs),
+    /// The node agent: announces AnycastServices through ExaBGP while they are healthy here.
+    Agent(crate::agent::AgentArgs),
     /// Print the CRDs (AnycastService, AnycastPool, AnycastAdvertisement) as YAML.
     Crd {
         /// Write one file per CRD into this directory instead of printing them.
@@ -82,6 +84,7 @@ pub fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Healthcheck { args } => crate::healthcheck::main(args),
         Command::ExabgpRelay(args) => run_relay(&args),
+        Command::Agent(args) => crate::agent::main(&args),
         Command::Crd { dir, docs } => run_crd(dir.as_deref(), docs.as_deref()),
     }
 }

@@ -8,8 +8,10 @@
 //! a report per service out, and `plan::diff` for the minimal changes between two RIBs.
 
 pub mod admin;
+pub mod agent;
 pub mod cli;
 pub mod crd;
+pub mod engine;
 pub mod exabgp;
 pub mod health;
 pub mod healthcheck;

@@ -1,0 +1,178 @@
+//! `kube-anycast agent`: wires a source of AnycastServices (a directory of YAML files, or
+//! Kubernetes), the engine, the ExaBGP driver behind its relay socket, the loopback VIPs and the
+//! admin endpoint.
+
+pub mod files;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::cli::parse_duration;
+use crate::engine::{Engine, EngineConfig};
+use crate::exabgp::driver::{Applied, DriverConfig};
+use crate::exabgp::server;
+use crate::netlink::Addresses;
+use crate::netlink::vips::Vips;
+use crate::plan::Plan;
+use crate::telemetry::{self, LogArgs};
+
+/// Flags of `kube-anycast agent`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentArgs {
+    /// This node's name (from the downward API in a DaemonSet).
+    #[arg(long, env = "NODE_NAME", default_value = "localhost")]
+    pub node_name: String,
+    /// Run without Kubernetes: read AnycastService, AnycastPool, Namespace and Node YAML from
+    /// this directory, and reload when it changes.
+    #[arg(long, env = "KUBE_ANYCAST_SERVICES_DIR")]
+    pub services_dir: Option<PathBuf>,
+    /// The unix socket the relay (`kube-anycast exabgp-relay`, run by ExaBGP) connects to.
+    #[arg(
+        long,
+        env = "KUBE_ANYCAST_SOCKET",
+        default_value = "/run/kube-anycast/exabgp.sock"
+    )]
+    pub socket: PathBuf,
+    /// Serve /metrics, /healthz and /readyz here.
+    #[arg(
+        long,
+        env = "KUBE_ANYCAST_METRICS_LISTEN",
+        default_value = "127.0.0.1:9180"
+    )]
+    pub metrics_listen: SocketAddr,
+    /// Put announced service IPs on this interface (`none`: leave addresses alone).
+    #[arg(long, env = "KUBE_ANYCAST_VIP_INTERFACE", default_value = "lo")]
+    pub vip_interface: String,
+    /// The longest drain at shutdown (GRACEFUL_SHUTDOWN per pool policy), then withdraw.
+    #[arg(long, env = "KUBE_ANYCAST_DRAIN_DELAY", default_value = "30s", value_parser = parse_duration)]
+    pub drain_delay: Duration,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Runs the agent; returns the exit status (64 for bad configuration).
+pub fn main(args: &AgentArgs) -> u8 {
+    if let Err(e) = telemetry::init(&args.log) {
+        eprintln!("kube-anycast agent: {e}");
+        return 64;
+    }
+    let Some(dir) = args.services_dir.clone() else {
+        tracing::error!("the Kubernetes source is not built yet: give --services-dir");
+        return 64;
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "failed to start the runtime");
+            return 1;
+        }
+    };
+    runtime.block_on(run(args.clone(), dir))
+}
+
+async fn run(args: AgentArgs, dir: PathBuf) -> u8 {
+    let listener = match server::listen(&args.socket) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for the relay");
+            return 64;
+        }
+    };
+    let vips = if args.vip_interface == "none" {
+        None
+    } else {
+        match Addresses::connect() {
+            Ok(a) => Some(Vips::new(a, args.vip_interface.clone())),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot manage loopback VIPs");
+                return 64;
+            }
+        }
+    };
+    let (world_tx, world_rx) = watch::channel(None);
+    let (desired_tx, desired_rx) = watch::channel(None);
+    let (applied_tx, applied_rx) = watch::channel(Applied::default());
+    let (plan_tx, plan_rx) = watch::channel(Arc::new(Plan::default()));
+    let ready = Arc::new(AtomicBool::new(false));
+    let registry = Arc::new(prometheus_client::registry::Registry::default());
+    if let Err(e) = crate::admin::serve(
+        args.metrics_listen,
+        crate::admin::AdminState {
+            registry,
+            ready: ready.clone(),
+        },
+    )
+    .await
+    {
+        tracing::error!(error = %e, "cannot serve the admin endpoint");
+        return 64;
+    }
+    tokio::spawn(server::serve(
+        listener,
+        desired_rx,
+        applied_tx,
+        DriverConfig::default(),
+    ));
+    tokio::spawn(files::run(dir, args.node_name.clone(), world_tx));
+    tokio::spawn(track_readiness(plan_rx, applied_rx.clone(), ready));
+    let engine = Engine {
+        world_rx,
+        desired_tx,
+        applied_rx,
+        vips,
+        plan_tx,
+        config: EngineConfig {
+            drain_limit: args.drain_delay,
+            withdraw_timeout: Duration::from_secs(10),
+        },
+    };
+    engine.run(shutdown_signal()).await;
+    let _ = std::fs::remove_file(&args.socket);
+    tracing::info!("stopped");
+    0
+}
+
+/// Ready once a plan exists and ExaBGP acknowledged one (a relay is connected).
+async fn track_readiness(
+    mut plan_rx: watch::Receiver<Arc<Plan>>,
+    mut applied_rx: watch::Receiver<Applied>,
+    ready: Arc<AtomicBool>,
+) {
+    loop {
+        let is_ready = !plan_rx.borrow().reports.is_empty() || applied_rx.borrow().generation > 0;
+        let applied = applied_rx.borrow().connected && applied_rx.borrow().generation > 0;
+        ready.store(is_ready && applied, Ordering::Relaxed);
+        tokio::select! {
+            r = plan_rx.changed() => if r.is_err() { return },
+            r = applied_rx.changed() => if r.is_err() { return },
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            tracing::error!("failed to install the signal handlers; stopping");
+        }
+    }
+}

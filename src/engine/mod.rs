@@ -1,0 +1,265 @@
+//! The one loop: wait for a changed input (the world, a probe verdict, a drain timer, shutdown),
+//! plan, and hand the result to the ExaBGP driver, the loopback VIPs and the probe runners.
+//!
+//! Fail static lives in the data: a source publishes `None` until its caches are warm and keeps
+//! its last world when it loses the API server, so the plan never sees an empty world by
+//! accident. On shutdown the node drains (per pool policy) and then withdraws, and the loop ends
+//! once ExaBGP acknowledged the empty RIB.
+
+pub mod probes;
+pub mod report;
+pub mod world;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use self::probes::{ProbeKey, probe_jobs};
+use self::world::World;
+use crate::exabgp::driver::{Applied, Desired};
+use crate::model::Rib;
+use crate::netlink::vips::Vips;
+use crate::plan::{Inputs, LocalHealth, Plan, ServiceKey, plan};
+use crate::probe::schedule::{ProbeSet, Verdict};
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// The longest drain at shutdown; after it everything is withdrawn whatever the pools say.
+    pub drain_limit: Duration,
+    /// How long to wait for ExaBGP to acknowledge the final withdraws.
+    pub withdraw_timeout: Duration,
+}
+
+/// The engine's channels and drivers.
+pub struct Engine {
+    /// The sources' view of the world (`None` until warm).
+    pub world_rx: watch::Receiver<Option<World>>,
+    /// Where the desired RIB goes (the ExaBGP driver).
+    pub desired_tx: watch::Sender<Option<Desired>>,
+    /// What the driver acknowledged.
+    pub applied_rx: watch::Receiver<Applied>,
+    /// Loopback VIPs, when managed.
+    pub vips: Option<Vips>,
+    /// Each plan, for status writers and metrics.
+    pub plan_tx: watch::Sender<Arc<Plan>>,
+    /// Settings.
+    pub config: EngineConfig,
+}
+
+struct State {
+    verdicts: BTreeMap<ProbeKey, bool>,
+    generation: u64,
+    last_rib: Option<Rib>,
+    drain_started: Option<Instant>,
+    shutdown_at: Option<Instant>,
+    replan_at: Option<Instant>,
+    vips_wanted: Option<BTreeSet<ipnet::IpNet>>,
+}
+
+impl Engine {
+    /// Runs until `shutdown` resolves and the node has drained and withdrawn.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        let (verdict_tx, mut verdict_rx) = mpsc::channel::<Verdict<ProbeKey>>(1024);
+        let mut probes = ProbeSet::new(verdict_tx);
+        let mut st = State {
+            verdicts: BTreeMap::new(),
+            generation: 0,
+            last_rib: None,
+            drain_started: None,
+            shutdown_at: None,
+            replan_at: None,
+            vips_wanted: None,
+        };
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                changed = self.world_rx.changed() => {
+                    if changed.is_err() && st.shutdown_at.is_none() {
+                        // The source is gone: treat it as a shutdown.
+                        st.shutdown_at = Some(Instant::now());
+                    }
+                }
+                Some(v) = verdict_rx.recv() => {
+                    if let Some(detail) = &v.detail {
+                        tracing::info!(service = %v.key.0, probe = %v.key.1, passing = v.passing, detail = %detail, "probe verdict");
+                    } else {
+                        tracing::info!(service = %v.key.0, probe = %v.key.1, passing = v.passing, "probe verdict");
+                    }
+                    st.verdicts.insert(v.key, v.passing);
+                }
+                () = sleep_until_opt(st.replan_at) => {}
+                () = &mut shutdown, if st.shutdown_at.is_none() => {
+                    tracing::info!("shutting down: draining, then withdrawing");
+                    st.shutdown_at = Some(Instant::now());
+                }
+            }
+            let Some(planned) = self.step(&mut st, &mut probes).await else {
+                continue;
+            };
+            if st.shutdown_at.is_some() && planned.rib.is_empty() {
+                break;
+            }
+        }
+        self.finish(&st).await;
+    }
+
+    /// Plans once from the current inputs; `None` while the world is not known yet.
+    async fn step(&mut self, st: &mut State, probes: &mut ProbeSet<ProbeKey>) -> Option<Arc<Plan>> {
+        let world = self.world_rx.borrow_and_update().clone();
+        let Some(world) = world else {
+            // Not warm yet; at shutdown there is nothing we know to withdraw beyond the RIB.
+            if st.shutdown_at.is_some() {
+                return Some(Arc::new(Plan::default()));
+            }
+            return None;
+        };
+        let now = Instant::now();
+        let inputs = self.inputs(&world, st, now);
+        let planned = Arc::new(plan(&inputs));
+        st.replan_at = planned.replan_after.map(|d| now + d);
+        if st.last_rib.as_ref() != Some(&planned.rib) {
+            st.generation += 1;
+            st.last_rib = Some(planned.rib.clone());
+            self.desired_tx.send_replace(Some(Desired {
+                generation: st.generation,
+                rib: planned.rib.clone(),
+            }));
+        }
+        self.sync_vips(st, &planned.rib).await;
+        let exec_allowed = |key: &ServiceKey| exec_allowed(&world, key);
+        let reset = probes.reconcile(probe_jobs(&world, &planned, exec_allowed));
+        for key in reset {
+            st.verdicts.remove(&key);
+        }
+        report::log_changes(&self.plan_tx.borrow(), &planned);
+        self.plan_tx.send_replace(planned.clone());
+        Some(planned)
+    }
+
+    fn inputs(&self, world: &World, st: &mut State, now: Instant) -> Inputs {
+        let mut node = world.node.clone();
+        node.shutting_down = st.shutdown_at.is_some();
+        if node.drain_cause().is_some() {
+            let started = *st.drain_started.get_or_insert(now);
+            node.drain_elapsed = now - started;
+            // Past the drain limit at shutdown, every pool's drain is over.
+            if st
+                .shutdown_at
+                .is_some_and(|t| now >= t + self.config.drain_limit)
+            {
+                node.drain_elapsed = Duration::MAX;
+            }
+        } else {
+            st.drain_started = None;
+        }
+        if let Some(t) = st.shutdown_at {
+            let limit_at = t + self.config.drain_limit;
+            st.replan_at = Some(st.replan_at.map_or(limit_at, |r| r.min(limit_at)));
+        }
+        let health = world
+            .services
+            .iter()
+            .map(|(key, svc)| {
+                let counts = match (&world.endpoints, svc) {
+                    (Some(eps), _) => eps.get(key).copied().unwrap_or_default(),
+                    // Standalone: no endpoints to count, the probes alone decide.
+                    (None, Ok(s)) => world::EndpointCounts {
+                        ready: s.min_ready_endpoints,
+                        total: s.min_ready_endpoints,
+                    },
+                    (None, Err(_)) => world::EndpointCounts::default(),
+                };
+                let probes = st
+                    .verdicts
+                    .iter()
+                    .filter(|((svc_key, _), _)| svc_key == key)
+                    .map(|((_, name), passing)| (name.clone(), *passing))
+                    .collect();
+                (
+                    key.clone(),
+                    LocalHealth {
+                        ready: counts.ready,
+                        total: counts.total,
+                        probes,
+                    },
+                )
+            })
+            .collect();
+        Inputs {
+            services: world.services.clone(),
+            pools: world.pools.clone(),
+            namespaces: world.namespaces.clone(),
+            node,
+            health,
+        }
+    }
+
+    async fn sync_vips(&self, st: &mut State, rib: &Rib) {
+        let Some(vips) = &self.vips else { return };
+        let wanted: BTreeSet<ipnet::IpNet> = rib.keys().map(|k| k.prefix).collect();
+        if st.vips_wanted.as_ref() == Some(&wanted) {
+            return;
+        }
+        match vips.reconcile(&wanted).await {
+            Ok(changes) if !changes.add.is_empty() || !changes.remove.is_empty() => {
+                tracing::info!(
+                    added = changes.add.len(),
+                    removed = changes.remove.len(),
+                    "loopback VIPs updated"
+                );
+                st.vips_wanted = Some(wanted);
+            }
+            Ok(_) => st.vips_wanted = Some(wanted),
+            Err(e) => {
+                tracing::warn!(error = %e, "failed to update the loopback VIPs; retrying at the next change");
+            }
+        }
+    }
+
+    /// Waits for ExaBGP to acknowledge the last RIB, then removes the VIPs.
+    async fn finish(&self, st: &State) {
+        let mut applied = self.applied_rx.clone();
+        let generation = st.generation;
+        let acked = tokio::time::timeout(
+            self.config.withdraw_timeout,
+            applied.wait_for(|a| a.generation >= generation),
+        )
+        .await;
+        match acked {
+            Ok(Ok(_)) => tracing::info!("ExaBGP acknowledged the withdraws"),
+            _ => {
+                tracing::warn!(timeout = ?self.config.withdraw_timeout, "ExaBGP did not acknowledge the withdraws in time; the relay's lease will withdraw them");
+            }
+        }
+        if let Some(vips) = &self.vips
+            && let Err(e) = vips.reconcile(&BTreeSet::new()).await
+        {
+            tracing::warn!(error = %e, "failed to remove the loopback VIPs");
+        }
+    }
+}
+
+/// True when a pool that grants the service's namespace allows exec probes.
+fn exec_allowed(world: &World, key: &ServiceKey) -> bool {
+    let labels = world
+        .namespaces
+        .get(&key.namespace)
+        .cloned()
+        .unwrap_or_default();
+    world
+        .pools
+        .values()
+        .filter_map(|p| p.as_ref().ok())
+        .any(|p| p.allow_exec && p.grants_namespace(&labels))
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,119 @@
+//! Pure: the probe jobs a planned world asks for, from the validated services.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::world::World;
+use crate::crd::service::ProbeTarget;
+use crate::plan::{Check, Plan, ServiceKey, ValidProbe, ValidService};
+use crate::probe::schedule::{ProbeAction, ProbeJob, ProbeTiming};
+use crate::probe::{HttpProbe, TcpProbe};
+
+/// A probe's identity: its service and name.
+pub type ProbeKey = (ServiceKey, String);
+
+/// The jobs to run: the probes of every service the plan says runs probes.
+pub fn probe_jobs(
+    world: &World,
+    plan: &Plan,
+    exec_allowed: impl Fn(&ServiceKey) -> bool,
+) -> Vec<ProbeJob<ProbeKey>> {
+    let mut jobs = Vec::new();
+    for (key, service) in &world.services {
+        let Ok(service) = service else { continue };
+        if !plan
+            .reports
+            .get(key)
+            .is_some_and(crate::plan::Report::runs_probes)
+        {
+            continue;
+        }
+        for probe in &service.probes {
+            let pods = world.pod_ips.get(key).map_or(&[][..], Vec::as_slice);
+            let action = action_for(service, probe, pods, exec_allowed(key));
+            jobs.push(ProbeJob {
+                key: (key.clone(), probe.name.clone()),
+                fingerprint: format!("{probe:?}|{:?}|{pods:?}", service.timings),
+                action,
+                timing: ProbeTiming {
+                    interval: service.timings.interval,
+                    fast_interval: service.timings.fast_interval,
+                    timeout: probe.timeout,
+                    rise: service.timings.rise,
+                    fall: service.timings.fall,
+                },
+            });
+        }
+    }
+    jobs
+}
+
+fn action_for(
+    service: &ValidService,
+    probe: &ValidProbe,
+    pods: &[IpAddr],
+    exec_allowed: bool,
+) -> ProbeAction {
+    let host = match probe.target {
+        ProbeTarget::ServiceIP => service.addresses.first().map(ToString::to_string),
+        ProbeTarget::Address => probe.address.clone(),
+        // TODO(#6): one job per local pod, passing when all pass; the first pod stands in.
+        ProbeTarget::LocalPods => pods.first().map(ToString::to_string),
+    };
+    let unsupported = |why: &str| ProbeAction::Unsupported(format!("probe {}: {why}", probe.name));
+    match &probe.check {
+        Check::Exec { command } if exec_allowed => ProbeAction::Exec(command.clone()),
+        Check::Exec { .. } => {
+            unsupported("exec probes are off: no AnycastPool of this namespace allows them")
+        }
+        Check::Icmp => unsupported("ICMP probes are not supported by this agent yet"),
+        Check::Grpc { .. } => unsupported("gRPC probes are not supported by this agent yet"),
+        Check::Tcp { port } => match host.map(|h| endpoint(&h, *port)) {
+            Some(addr) => {
+                TcpProbe::new(&addr).map_or_else(|e| unsupported(&e.to_string()), ProbeAction::Tcp)
+            }
+            None => unsupported("no target address (no local pod?)"),
+        },
+        Check::Http {
+            port,
+            path,
+            https,
+            expect,
+            body_contains,
+        } => {
+            let Some(addr) = host.map(|h| endpoint(&h, *port)) else {
+                return unsupported("no target address (no local pod?)");
+            };
+            let scheme = if *https { "https" } else { "http" };
+            let url = format!("{scheme}://{addr}{path}");
+            HttpProbe::new(&url, *expect, body_contains.clone()).map_or_else(
+                |e| unsupported(&e.to_string()),
+                |p| ProbeAction::Http(Box::new(p)),
+            )
+        }
+    }
+}
+
+/// `host:port` for a bare host, `[v6]:port` for IPv6; a host that already has a port keeps it.
+fn endpoint(host: &str, port: u16) -> String {
+    if host.parse::<SocketAddr>().is_ok() {
+        return host.to_owned();
+    }
+    match host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port).to_string(),
+        Err(_) if host.contains(':') => host.to_owned(),
+        Err(_) => format!("{host}:{port}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(endpoint("192.0.2.1", 80), "192.0.2.1:80");
+        assert_eq!(endpoint("2001:db8::1", 80), "[2001:db8::1]:80");
+        assert_eq!(endpoint("198.51.100.1:53", 80), "198.51.100.1:53");
+        assert_eq!(endpoint("db.example", 5432), "db.example:5432");
+    }
+}
