@@ -1,7 +1,18 @@
 //! The Helm chart and its tools for the packaging tests: the pinned `helm` and `kubectl`
 //! (`scripts/controlplane/tools.sh`), rendering, installing into the test control plane, and a
 //! `TokenRequest` token (plus a kubeconfig) of the chart's `ServiceAccount`, so that a test can
-//! run the agent with exactly the chart's rights.
+//! run the agent with exactly the chart's rights:
+//!
+//! ```ignore
+//! let cp = controlplane::shared();
+//! let installed = chart::install(cp, "agent-rbac", &[]).await;
+//! let token = chart::service_account_token(
+//!     &cp.admin_client(), &installed.namespace, &installed.service_account, Duration::from_mins(10),
+//! ).await;
+//! let kubeconfig = chart::token_kubeconfig(cp, &scratch_dir, "agent", &token);
+//! // Command::new(env!("CARGO_BIN_EXE_kube-anycast")).arg("agent").env("KUBECONFIG", &kubeconfig)...
+//! // or in process: cp.client_with_token(&token)
+//! ```
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
