@@ -155,6 +155,13 @@ async fn helm_install_grants_exactly_the_agent_rights() {
     let cp = controlplane::shared();
     let installed = chart::install(cp, "helm-install", &[]).await;
     let ns = &installed.namespace;
+    assert!(
+        installed
+            .output
+            .contains("kubectl get anycastadvertisements -A"),
+        "NOTES tell how to see what is advertised:\n{}",
+        installed.output
+    );
     // What every authenticated ServiceAccount may do (discovery, self reviews) is the baseline.
     let bare = "bare";
     chart::run(chart::kubectl(&cp.admin_kubeconfig()).args([

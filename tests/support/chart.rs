@@ -148,6 +148,8 @@ pub struct Installed {
     pub release: String,
     /// The chart's `ServiceAccount`.
     pub service_account: String,
+    /// What `helm install` printed, NOTES.txt included.
+    pub output: String,
 }
 
 /// Installs the chart into a fresh namespace (no `--wait`: nothing runs `DaemonSet` pods in
@@ -165,11 +167,11 @@ pub async fn install(cp: &ControlPlane, prefix: &str, values: &[&Path]) -> Insta
     for file in values {
         cmd.arg("--values").arg(file);
     }
-    let manifest = tokio::task::spawn_blocking(move || {
-        try_run(&mut cmd)?;
+    let (install_out, manifest) = tokio::task::spawn_blocking(move || {
+        let install_out = try_run(&mut cmd)?;
         let mut get = helm(Some(&kubeconfig));
         get.args(["get", "manifest", &name, "--namespace", &name_ns]);
-        try_run(&mut get)
+        Ok::<_, String>((install_out, try_run(&mut get)?))
     })
     .await
     .unwrap_or_else(|e| panic!("helm panicked: {e}"))
@@ -183,6 +185,7 @@ pub async fn install(cp: &ControlPlane, prefix: &str, values: &[&Path]) -> Insta
         namespace,
         release,
         service_account,
+        output: String::from_utf8_lossy(&install_out.stdout).into_owned(),
     }
 }
 
