@@ -187,8 +187,11 @@ fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
 /// events within 200 ms is one reload). Errors are logged, naming the file and field.
 pub async fn run(dir: PathBuf, node_name: String, world_tx: watch::Sender<Option<World>>) {
     let (event_tx, mut event_rx) = mpsc::channel::<()>(1);
-    let watcher = notify::recommended_watcher(move |_event| {
-        let _ = event_tx.try_send(());
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reading the files ourselves produces access events: only changes count.
+        if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+            let _ = event_tx.try_send(());
+        }
     });
     let _watcher = match watcher {
         Ok(mut w) => {
