@@ -258,10 +258,26 @@ fn exabgp_start(docs: &[Value], dir: &Path, extra_env: &[(&str, &str)]) -> Resul
     Ok(std::fs::read_to_string(&conf).unwrap_or_default())
 }
 
-fn scratch_dir(name: &str) -> PathBuf {
+/// A directory of one test's own, removed when dropped (a failing test unwinds, so also then).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch_dir(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("kat-pkg-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    dir
+    Scratch(dir)
 }
 
 #[test]
