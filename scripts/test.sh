@@ -37,4 +37,6 @@ stage "the demo, non-interactive: checks what the BGP peer saw, and that nothing
 ./scripts/demo.sh --ci
 stage "Kubernetes integration tests (control plane built once, cached)"
 bash scripts/ci-controlplane.sh --test k8s_harness --test crd_apiserver
+stage "packaging: hadolint, ExaBGP image pin, Helm chart against the real API server and ExaBGP"
+bash scripts/ci-packaging.sh
 stage "end"
