@@ -162,3 +162,43 @@ fn a_native_tcp_check_follows_the_listener() {
         "neighbor * announce route 192.0.2.1/32 next-hop self med 1000\n"
     );
 }
+
+#[test]
+fn privileges_drop_to_the_named_user_and_unknown_names_fail() {
+    // The check records who runs it: after --user/--group it must be nobody/nogroup.
+    let dir = std::env::temp_dir().join(format!("kat-hc-user-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    let out = dir.join("id");
+    // nobody must be able to write the file.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
+        .unwrap_or_else(|e| panic!("chmod: {e}"));
+    let cmd = format!("id -un > {0}; id -gn >> {0}", out.display());
+    let mut hc = start(&[
+        "--user",
+        "nobody",
+        "--group",
+        "nogroup",
+        "--interval",
+        "0",
+        "--rise",
+        "1",
+        "--cmd",
+        &cmd,
+    ]);
+    assert!(
+        hc.0.wait()
+            .unwrap_or_else(|e| panic!("wait: {e}"))
+            .success()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        "nobody\nnogroup\n"
+    );
+    let mut bad = start(&["--user", "no-such-user-kat", "--interval", "0"]);
+    let status = bad.0.wait().unwrap_or_else(|e| panic!("wait: {e}"));
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    bad.0.stderr.take().map(|mut e| e.read_to_string(&mut err));
+    assert!(err.contains("no-such-user-kat"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
