@@ -163,6 +163,12 @@ impl Engine {
             }
             return None;
         }
+        // A new VIP goes on the loopback before its route is announced, and an old one comes off
+        // after its withdraw is handed over, so traffic never reaches a node without its address.
+        let wanted: BTreeSet<ipnet::IpNet> = planned.rib.keys().map(|k| k.prefix).collect();
+        let mut both = st.vips_wanted.clone().unwrap_or_default();
+        both.extend(wanted.iter().copied());
+        self.sync_vips(st, both).await;
         if st.last_rib.as_ref() != Some(&planned.rib) {
             st.generation += 1;
             st.last_rib = Some(planned.rib.clone());
@@ -171,7 +177,7 @@ impl Engine {
                 rib: planned.rib.clone(),
             }));
         }
-        self.sync_vips(st, &planned.rib).await;
+        self.sync_vips(st, wanted).await;
         let reset = probes.reconcile(jobs);
         for key in reset {
             st.verdicts.remove(&key);
@@ -234,9 +240,8 @@ impl Engine {
         }
     }
 
-    async fn sync_vips(&self, st: &mut State, rib: &Rib) {
+    async fn sync_vips(&self, st: &mut State, wanted: BTreeSet<ipnet::IpNet>) {
         let Some(vips) = &self.vips else { return };
-        let wanted: BTreeSet<ipnet::IpNet> = rib.keys().map(|k| k.prefix).collect();
         if st.vips_wanted.as_ref() == Some(&wanted) {
             return;
         }
