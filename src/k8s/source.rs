@@ -1,0 +1,131 @@
+//! The source task: owns the [`Index`], feeds it from the watches and publishes the world.
+//!
+//! It also tracks since when the API server has been unreachable (the first watch error not
+//! followed by any watch event or successful reachability check) and, past `--api-stale-after`,
+//! withdraws what only Kubernetes readiness backs (see [`super::stale`]).
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::index::Index;
+use super::stale::{StaleAfter, is_stale, stale_at, withdraw_unprobed};
+use super::watch::Signal;
+use crate::engine::world::World;
+
+/// The index plus the outage clock; every method is synchronous and takes the time.
+#[derive(Debug)]
+pub struct Source {
+    /// The index.
+    pub index: Index,
+    /// Since when the API server has been unreachable.
+    pub unreachable_since: Option<Instant>,
+    /// The limit.
+    pub stale_after: StaleAfter,
+}
+
+impl Source {
+    /// A source for `node_name`.
+    pub fn new(node_name: &str, stale_after: StaleAfter) -> Self {
+        Self {
+            index: Index::new(node_name),
+            unreachable_since: None,
+            stale_after,
+        }
+    }
+
+    /// Handles one signal at `now`.
+    pub fn handle(&mut self, signal: Signal, now: Instant) {
+        match signal {
+            Signal::Update(u) => {
+                self.unreachable_since = None;
+                self.index.update(u);
+            }
+            Signal::Reachable => self.unreachable_since = None,
+            Signal::WatchError(_) => {
+                self.unreachable_since.get_or_insert(now);
+            }
+        }
+    }
+
+    /// The world to publish at `now`, `None` until every watch has listed.
+    pub fn world(&self, now: Instant) -> Option<World> {
+        let mut world = self.index.world()?;
+        if is_stale(self.unreachable_since, self.stale_after, now) {
+            withdraw_unprobed(&mut world);
+        }
+        Some(world)
+    }
+
+    /// When to look again because readiness may turn stale.
+    pub fn wake_at(&self, now: Instant) -> Option<Instant> {
+        stale_at(self.unreachable_since, self.stale_after).filter(|t| *t > now)
+    }
+}
+
+/// Runs the source until every watch is gone or the engine stopped listening.
+pub async fn run(
+    mut source: Source,
+    mut signal_rx: mpsc::Receiver<Signal>,
+    world_tx: watch::Sender<Option<World>>,
+) {
+    let mut was_stale = false;
+    loop {
+        let now = Instant::now();
+        let world = source.world(now);
+        let stale = is_stale(source.unreachable_since, source.stale_after, now);
+        if stale != was_stale {
+            if stale {
+                tracing::warn!(after = %source.stale_after, "the API server has been unreachable too long: withdrawing services that only Kubernetes readiness backs");
+            } else {
+                tracing::info!("the API server is back: Kubernetes readiness counts again");
+            }
+            was_stale = stale;
+        }
+        let changed = world_tx.send_if_modified(|w| {
+            let changed = *w != world;
+            if changed {
+                *w = world;
+            }
+            changed
+        });
+        if changed {
+            tracing::trace!("world published");
+        }
+        let wake = source.wake_at(now);
+        tokio::select! {
+            signal = signal_rx.recv() => match signal {
+                Some(s) => source.handle(s, Instant::now()),
+                None => return,
+            },
+            () = sleep_until_opt(wake) => {}
+            () = world_tx.closed() => return,
+        }
+    }
+}
+
+/// Checks every `interval` that the API server answers, so an outage ends for the outage
+/// clock even when no watched object changes.
+pub async fn check_reachability(
+    client: kube::Client,
+    interval: Duration,
+    signal_tx: mpsc::Sender<Signal>,
+) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let answered = tokio::time::timeout(interval, client.apiserver_version()).await;
+        if matches!(answered, Ok(Ok(_))) && signal_tx.send(Signal::Reachable).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
