@@ -1,0 +1,571 @@
+//! The Kubernetes agent end to end: a real kube-apiserver (tests/support/controlplane), a real
+//! ExaBGP 5.0.15 whose API process is `kube-anycast exabgp-relay`, a real gobgpd whose RIB is
+//! the oracle, and the `kube-anycast agent` binary authenticating with a TokenRequest token of
+//! a ServiceAccount bound only to the rules of deploy/rbac.yaml. Needs root (the BGP test bed)
+//! and the control-plane binaries; fails loudly without them.
+//!
+//! The pure parts (index, status writer, Events, staleness) have their unit tests beside the
+//! code in src/k8s/.
+
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "shared by several test crates, each using a part"
+)]
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret, ServiceAccount};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, Error};
+use serde_json::json;
+
+use kube_anycast::crd::{AnycastAdvertisement, AnycastPool, AnycastService};
+use kube_anycast::k8s::rbac::{CLUSTER_ROLE, CLUSTER_ROLE_YAML};
+use support::controlplane::{self, ControlPlane};
+use support::testbed::{Route, Testbed, wait_until};
+
+const WAIT: Duration = Duration::from_secs(20);
+const VIP: &str = "192.0.2.77";
+const ROUTE: &str = "192.0.2.77/32";
+const GRACEFUL_SHUTDOWN: &str = "65535:0";
+
+/// The agent process; killed (by PID) when dropped.
+struct Agent {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn log(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Installs the agent's ClusterRole (once) and binds it to a new ServiceAccount in `ns`;
+/// returns a token for that account from the TokenRequest API.
+#[expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test fixture: a failed setup step fails the test"
+)]
+async fn agent_token(admin: &Client, ns: &str) -> String {
+    let role: ClusterRole = serde_saphyr::from_str(CLUSTER_ROLE_YAML).expect("deploy/rbac.yaml");
+    Api::<ClusterRole>::all(admin.clone())
+        .patch(
+            CLUSTER_ROLE,
+            &PatchParams::apply("kat-test").force(),
+            &Patch::Apply(&role),
+        )
+        .await
+        .expect("apply the agent's ClusterRole");
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), ns);
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "agent"}})).unwrap();
+    accounts.create(&PostParams::default(), &sa).await.unwrap();
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": format!("kube-anycast-agent-{ns}")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": "agent", "namespace": ns}],
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            expiration_seconds: Some(3600),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let issued = accounts
+        .create_token_request("agent", &PostParams::default(), &request)
+        .await
+        .unwrap();
+    issued.status.unwrap().token.unwrap()
+}
+
+#[expect(
+    clippy::unwrap_used,
+    reason = "test fixture: a failed setup step fails the test"
+)]
+fn kubeconfig(cp: &ControlPlane, dir: &std::path::Path, token: &str) -> PathBuf {
+    let path = dir.join("agent.kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: kat\n  cluster:\n    server: {}\n    \
+         certificate-authority: {}\nusers:\n- name: agent\n  user:\n    token: {token}\n\
+         contexts:\n- name: agent\n  context:\n    cluster: kat\n    user: agent\n\
+         current-context: agent\n",
+        cp.server(),
+        cp.dir().join("pki/ca.crt").display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test fixture: a failed setup step fails the test"
+)]
+fn start_agent(
+    kubeconfig: &std::path::Path,
+    node: &str,
+    socket: &std::path::Path,
+    dir: &std::path::Path,
+) -> Agent {
+    let log = dir.join("agent.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_kube-anycast"))
+        .args(["agent", "--node-name", node, "--vip-interface", "none"])
+        .arg("--socket")
+        .arg(socket)
+        .args([
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--drain-delay",
+            "2s",
+            "--log-level",
+            "info,kube_anycast=debug",
+        ])
+        .env("KUBECONFIG", kubeconfig)
+        .env_remove("NODE_NAME")
+        .env_remove("KUBE_ANYCAST_SERVICES_DIR")
+        .stdout(Stdio::null())
+        .stderr(out)
+        .spawn()
+        .expect("start kube-anycast agent");
+    Agent { child, log }
+}
+
+fn route<'a>(rib: &'a [Route], prefix: &str) -> Option<&'a Route> {
+    rib.iter().find(|r| r.prefix == prefix)
+}
+
+/// Waits (blocking this worker) for gobgpd's RIB to satisfy `done`.
+fn wait_rib(
+    bed: &Testbed,
+    agent: &Agent,
+    what: &str,
+    done: impl Fn(&[Route]) -> bool,
+) -> Vec<Route> {
+    tokio::task::block_in_place(|| {
+        wait_until(
+            what,
+            WAIT,
+            || bed.routes().ok().filter(|rib| done(rib)),
+            || {
+                format!(
+                    "RIB: {:#?}\nagent log:\n{}\n{}",
+                    bed.routes(),
+                    agent.log(),
+                    bed.log_tails()
+                )
+            },
+        )
+    })
+}
+
+async fn eventually<T>(what: &str, agent: &Agent, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {WAIT:?}\nagent log:\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[expect(
+    clippy::unwrap_used,
+    reason = "test fixture: a failed setup step fails the test"
+)]
+fn endpoint_slice(ns: &str, node: &str, ready: bool, terminating: bool) -> EndpointSlice {
+    serde_json::from_value(json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-1", "namespace": ns, "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.1.0.5"], "nodeName": node,
+                       "conditions": {"ready": ready, "serving": ready, "terminating": terminating}}],
+        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}],
+    }))
+    .unwrap()
+}
+
+async fn apply<K>(api: &Api<K>, name: &str, obj: &K)
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.patch(
+        name,
+        &PatchParams::apply("kat-test").force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, reads best in order"
+)]
+async fn agent_announces_by_endpoint_readiness_drains_and_reports() {
+    support::testbed::require_root("the BGP test bed");
+    let cp = controlplane::shared();
+    let admin = cp.admin_client();
+    let ns = controlplane::test_namespace(&admin, "agent").await;
+    let node = format!("node-{ns}");
+    let dir = std::env::temp_dir().join(format!("kat-k8s-agent-{ns}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("exabgp.sock");
+
+    // The world: this node, a pool granting only this namespace, the service and its endpoint.
+    let nodes: Api<Node> = Api::all(admin.clone());
+    let node_obj: Node = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}),
+    )
+    .unwrap();
+    apply(&nodes, &node, &node_obj).await;
+    let pool: AnycastPool = serde_json::from_value(json!({
+        "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastPool",
+        "metadata": {"name": format!("pool-{ns}")},
+        "spec": {"cidrs": ["192.0.2.0/24"],
+                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                 "drain": {"mode": "GracefulShutdown", "delay": "3s"}},
+    }))
+    .unwrap();
+    apply(
+        &Api::<AnycastPool>::all(admin.clone()),
+        &format!("pool-{ns}"),
+        &pool,
+    )
+    .await;
+    let services: Api<AnycastService> = Api::namespaced(admin.clone(), &ns);
+    let svc: AnycastService = serde_json::from_value(json!({
+        "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastService",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {"addresses": [VIP], "readiness": {"service": "web"}},
+    }))
+    .unwrap();
+    apply(&services, "web", &svc).await;
+    let k8s_svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}]},
+    }))
+    .unwrap();
+    apply(&Api::namespaced(admin.clone(), &ns), "web", &k8s_svc).await;
+    let slices: Api<EndpointSlice> = Api::namespaced(admin.clone(), &ns);
+    apply(&slices, "web-1", &endpoint_slice(&ns, &node, true, false)).await;
+
+    let token = agent_token(&admin, &ns).await;
+    let agent = start_agent(&kubeconfig(cp, &dir, &token), &node, &socket, &dir);
+    let relay = env!("CARGO_BIN_EXE_kube-anycast");
+    let socket_arg = socket.display().to_string();
+    let bed = tokio::task::block_in_place(|| {
+        Testbed::up(&[relay, "exabgp-relay", "--socket", &socket_arg])
+    });
+
+    // 1. Ready endpoint on this node: announced with the up MED.
+    let rib = wait_rib(&bed, &agent, "route announced", |rib| {
+        route(rib, ROUTE).is_some()
+    });
+    assert_eq!(route(&rib, ROUTE).unwrap().med, Some(100));
+
+    // 2. The advertisement says so.
+    let adverts: Api<AnycastAdvertisement> = Api::namespaced(admin.clone(), &ns);
+    let name = format!("web.{node}");
+    let adv = eventually("advertisement Up", &agent, async || {
+        adverts
+            .get_opt(&name)
+            .await
+            .ok()
+            .flatten()
+            .filter(|a| a.spec.state == kube_anycast::crd::AdvertisedState::Up)
+    })
+    .await;
+    assert_eq!(adv.spec.med, Some(100));
+    assert_eq!(adv.spec.prefixes, [ROUTE]);
+    assert_eq!((adv.spec.ready_endpoints, adv.spec.total_endpoints), (1, 1));
+    assert!(adv.spec.last_transition_time.is_some());
+    let labels = adv.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels.get("kube-anycast.io/service").map(String::as_str),
+        Some("web")
+    );
+    assert_eq!(labels.get("kube-anycast.io/node"), Some(&node));
+    let owner = &adv.metadata.owner_references.clone().unwrap_or_default()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("AnycastService", "web")
+    );
+    let managers: Vec<String> = adv
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert_eq!(managers, [format!("kube-anycast/{node}")]);
+
+    // 3. Terminating (still ready and serving) withdraws at once; ready again announces.
+    apply(&slices, "web-1", &endpoint_slice(&ns, &node, true, true)).await;
+    wait_rib(&bed, &agent, "withdrawn when terminating", |rib| {
+        route(rib, ROUTE).is_none()
+    });
+    apply(&slices, "web-1", &endpoint_slice(&ns, &node, true, false)).await;
+    wait_rib(&bed, &agent, "announced again", |rib| {
+        route(rib, ROUTE).is_some()
+    });
+    apply(&slices, "web-1", &endpoint_slice(&ns, &node, false, false)).await;
+    wait_rib(&bed, &agent, "withdrawn when unready", |rib| {
+        route(rib, ROUTE).is_none()
+    });
+    let adv = eventually("advertisement Down", &agent, async || {
+        adverts
+            .get_opt(&name)
+            .await
+            .ok()
+            .flatten()
+            .filter(|a| a.spec.state == kube_anycast::crd::AdvertisedState::Down)
+    })
+    .await;
+    assert_eq!((adv.spec.ready_endpoints, adv.spec.total_endpoints), (0, 1));
+    assert!(adv.spec.prefixes.is_empty());
+    apply(&slices, "web-1", &endpoint_slice(&ns, &node, true, false)).await;
+    wait_rib(&bed, &agent, "announced after ready", |rib| {
+        route(rib, ROUTE).is_some()
+    });
+
+    // 4. Cordon: GRACEFUL_SHUTDOWN for the pool's drain delay, then withdraw.
+    nodes
+        .patch(
+            &node,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"unschedulable": true}})),
+        )
+        .await
+        .unwrap();
+    wait_rib(&bed, &agent, "graceful shutdown community", |rib| {
+        route(rib, ROUTE).is_some_and(|r| r.communities.iter().any(|c| c == GRACEFUL_SHUTDOWN))
+    });
+    wait_rib(&bed, &agent, "withdrawn after the drain delay", |rib| {
+        route(rib, ROUTE).is_none()
+    });
+    nodes
+        .patch(
+            &node,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"unschedulable": false}})),
+        )
+        .await
+        .unwrap();
+    wait_rib(&bed, &agent, "announced after uncordon", |rib| {
+        route(rib, ROUTE).is_some_and(|r| !r.communities.iter().any(|c| c == GRACEFUL_SHUTDOWN))
+    });
+
+    // 5. Events name the service and what happened, rate-limited: the scenario above changed
+    // the state six times within seconds, and a service gets a burst of BURST Events.
+    let events: Api<Event> = Api::namespaced(admin.clone(), &ns);
+    let seen = eventually("Events", &agent, async || {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        let about_web: Vec<(String, String, i32)> = list
+            .items
+            .iter()
+            .filter(|e| {
+                e.regarding.as_ref().is_some_and(|r| {
+                    r.kind.as_deref() == Some("AnycastService") && r.name.as_deref() == Some("web")
+                })
+            })
+            .map(|e| {
+                let count = e.series.as_ref().map_or(1, |s| s.count);
+                (
+                    e.reason.clone().unwrap_or_default(),
+                    e.note.clone().unwrap_or_default(),
+                    count,
+                )
+            })
+            .collect();
+        let has = |reason: &str| about_web.iter().any(|(r, _, _)| r == reason);
+        (has("Announced") && has("Withdrawn")).then_some(about_web)
+    })
+    .await;
+    let total: i32 = seen.iter().map(|(_, _, n)| n).sum();
+    let burst = i32::try_from(kube_anycast::k8s::events::BURST).unwrap();
+    assert!(
+        total <= burst,
+        "rate limit: {total} Events > {burst}: {seen:#?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|(_, note, _)| note.contains(&format!("node {node}"))),
+        "every note names the node: {seen:#?}"
+    );
+
+    // 6. Deleting the service withdraws and deletes the advertisement.
+    services
+        .delete("web", &DeleteParams::background())
+        .await
+        .unwrap();
+    wait_rib(&bed, &agent, "withdrawn after delete", |rib| {
+        route(rib, ROUTE).is_none()
+    });
+    eventually("advertisement deleted", &agent, async || {
+        matches!(adverts.get_opt(&name).await, Ok(None)).then_some(())
+    })
+    .await;
+    drop(bed);
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn is_forbidden<T: std::fmt::Debug>(r: &Result<T, Error>) -> bool {
+    matches!(r, Err(Error::Api(s)) if s.code == 403)
+}
+
+#[tokio::test]
+#[expect(clippy::too_many_lines, reason = "a table of allowed and denied calls")]
+async fn the_agents_rules_suffice_and_deny_everything_else() {
+    let cp = controlplane::shared();
+    let admin = cp.admin_client();
+    let ns = controlplane::test_namespace(&admin, "rbac").await;
+    let token = agent_token(&admin, &ns).await;
+    let agent = cp.client_with_token(&token);
+    let lp = ListParams::default();
+    // Allowed: everything the agent reads, and its own advertisements.
+    let allowed = async |what: &str, r: Result<(), Error>| {
+        assert!(r.is_ok(), "{what} should be allowed: {r:?}");
+    };
+    allowed(
+        "list anycastservices",
+        Api::<AnycastService>::all(agent.clone())
+            .list(&lp)
+            .await
+            .map(drop),
+    )
+    .await;
+    allowed(
+        "list anycastpools",
+        Api::<AnycastPool>::all(agent.clone())
+            .list(&lp)
+            .await
+            .map(drop),
+    )
+    .await;
+    allowed(
+        "list endpointslices",
+        Api::<EndpointSlice>::all(agent.clone())
+            .list(&lp)
+            .await
+            .map(drop),
+    )
+    .await;
+    allowed(
+        "list pods",
+        Api::<Pod>::all(agent.clone()).list(&lp).await.map(drop),
+    )
+    .await;
+    allowed(
+        "list nodes",
+        Api::<Node>::all(agent.clone()).list(&lp).await.map(drop),
+    )
+    .await;
+    allowed(
+        "list advertisements",
+        Api::<AnycastAdvertisement>::all(agent.clone())
+            .list(&lp)
+            .await
+            .map(drop),
+    )
+    .await;
+    // Denied: anything else.
+    assert!(
+        is_forbidden(
+            &Api::<Secret>::namespaced(agent.clone(), &ns)
+                .list(&lp)
+                .await
+        ),
+        "secrets"
+    );
+    assert!(
+        is_forbidden(
+            &Api::<ConfigMap>::namespaced(agent.clone(), &ns)
+                .list(&lp)
+                .await
+        ),
+        "configmaps"
+    );
+    let svc: AnycastService = serde_json::from_value(json!({
+        "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastService",
+        "metadata": {"name": "x", "namespace": ns},
+        "spec": {"addresses": ["192.0.2.1"], "readiness": {"service": "x"}},
+    }))
+    .unwrap();
+    let svcs = Api::<AnycastService>::namespaced(agent.clone(), &ns);
+    assert!(
+        is_forbidden(&svcs.create(&PostParams::default(), &svc).await),
+        "create anycastservices"
+    );
+    assert!(
+        is_forbidden(&svcs.delete("x", &DeleteParams::default()).await),
+        "delete anycastservices"
+    );
+    assert!(
+        is_forbidden(
+            &Api::<Node>::all(agent.clone())
+                .patch("n", &PatchParams::default(), &Patch::Merge(json!({})))
+                .await
+        ),
+        "patch nodes"
+    );
+    assert!(
+        is_forbidden(
+            &Api::<Pod>::namespaced(agent.clone(), &ns)
+                .delete("p", &DeleteParams::default())
+                .await
+        ),
+        "delete pods"
+    );
+    assert!(
+        is_forbidden(
+            &Api::<EndpointSlice>::namespaced(agent.clone(), &ns)
+                .create(
+                    &PostParams::default(),
+                    &endpoint_slice(&ns, "n", true, false)
+                )
+                .await
+        ),
+        "create endpointslices"
+    );
+    assert!(
+        is_forbidden(&Api::<Event>::namespaced(agent.clone(), &ns).list(&lp).await),
+        "list events"
+    );
+    assert!(
+        is_forbidden(&Api::<ClusterRole>::all(agent).list(&lp).await),
+        "list clusterroles"
+    );
+}
