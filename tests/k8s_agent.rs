@@ -569,3 +569,44 @@ async fn the_agents_rules_suffice_and_deny_everything_else() {
         "list clusterroles"
     );
 }
+
+/// The rules of a ClusterRole as sorted (group, resource, verb) triples.
+fn rule_triples(role: &ClusterRole) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = role
+        .rules
+        .iter()
+        .flatten()
+        .flat_map(|r| {
+            let groups = r.api_groups.clone().unwrap_or_default();
+            let resources = r.resources.clone().unwrap_or_default();
+            groups.into_iter().flat_map(move |g| {
+                let verbs = r.verbs.clone();
+                resources.clone().into_iter().flat_map(move |res| {
+                    let g = g.clone();
+                    verbs
+                        .clone()
+                        .into_iter()
+                        .map(move |v| (g.clone(), res.clone(), v))
+                })
+            })
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn the_rendered_chart_grants_exactly_deploy_rbac() {
+    let ours: ClusterRole = serde_saphyr::from_str(CLUSTER_ROLE_YAML).unwrap();
+    let rendered =
+        std::fs::read_to_string(controlplane::repo_dir().join("deploy/10-kube-anycast.yaml"))
+            .unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&rendered).unwrap();
+    let chart: ClusterRole = docs
+        .into_iter()
+        .find(|d| d.get("kind").and_then(serde_json::Value::as_str) == Some("ClusterRole"))
+        .map(|d| serde_json::from_value(d).unwrap())
+        .expect("a ClusterRole in deploy/10-kube-anycast.yaml");
+    assert_eq!(rule_triples(&chart), rule_triples(&ours));
+}

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument as _;
 
 use crate::cli::parse_duration;
+use crate::engine::metrics::AgentMetrics;
 use crate::engine::world::World;
 use crate::engine::{Engine, EngineConfig};
 use crate::exabgp::driver::{Applied, DriverConfig};
@@ -129,16 +130,13 @@ async fn run(args: AgentArgs, source: SourceKind) -> u8 {
     let (applied_tx, applied_rx) = watch::channel(Applied::default());
     let (plan_tx, plan_rx) = watch::channel(Arc::new(Plan::default()));
     let ready = Arc::new(AtomicBool::new(false));
-    let registry = Arc::new(prometheus_client::registry::Registry::default());
-    if let Err(e) = crate::admin::serve(
-        args.metrics_listen,
-        crate::admin::AdminState {
-            registry,
-            ready: ready.clone(),
-        },
-    )
-    .await
-    {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = AgentMetrics::register(&mut registry);
+    let admin = crate::admin::AdminState {
+        registry: Arc::new(registry),
+        ready: ready.clone(),
+    };
+    if let Err(e) = crate::admin::serve(args.metrics_listen, admin).await {
         tracing::error!(error = %e, "cannot serve the admin endpoint");
         return 64;
     }
@@ -170,6 +168,11 @@ async fn run(args: AgentArgs, source: SourceKind) -> u8 {
             );
         }
     }
+    tokio::spawn(crate::engine::metrics::run(
+        metrics,
+        plan_rx.clone(),
+        applied_rx.clone(),
+    ));
     tokio::spawn(track_readiness(plan_rx, applied_rx.clone(), ready));
     let engine = Engine {
         world_rx,

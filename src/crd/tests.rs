@@ -115,3 +115,47 @@ fn the_schema_carries_the_cel_rules() {
         assert!(stream.contains(rule), "missing rule {rule}");
     }
 }
+
+#[test]
+fn the_examples_parse_validate_and_plan() {
+    let read = |name: &str| std::fs::read_to_string(repo_path("docs/examples").join(name)).unwrap();
+    let pool: AnycastPool = serde_saphyr::from_str(&read("anycastpool.yaml")).unwrap();
+    let svc: AnycastService = serde_saphyr::from_str(&read("anycastservice.yaml")).unwrap();
+    let mut inputs = crate::plan::Inputs::default();
+    inputs
+        .pools
+        .insert("edge".into(), crate::plan::validate_pool(&pool.spec));
+    let key = crate::plan::ServiceKey::new("team-dns", "dns");
+    inputs
+        .services
+        .insert(key.clone(), crate::plan::validate_service(&svc.spec));
+    inputs.namespaces.insert(
+        "team-dns".into(),
+        [("kube-anycast.io/team".to_owned(), "dns".to_owned())].into(),
+    );
+    inputs
+        .node
+        .labels
+        .insert("bgp.kube-anycast.io/speaker".into(), "true".into());
+    let probes = ["resolver", "metrics", "upstream"].map(|p| (p.to_owned(), true));
+    inputs.health.insert(
+        key.clone(),
+        crate::plan::LocalHealth {
+            ready: 1,
+            total: 1,
+            probes: probes.into(),
+        },
+    );
+    let plan = crate::plan::plan(&inputs);
+    assert_eq!(
+        plan.reports[&key].state,
+        AdvertisedState::Up,
+        "{}",
+        plan.reports[&key].reason
+    );
+    assert_eq!(plan.rib.len(), 2);
+    for attrs in plan.rib.values() {
+        assert_eq!(attrs.med, Some(100));
+        assert_eq!(attrs.communities.to_string(), "65000:53 65000:1");
+    }
+}

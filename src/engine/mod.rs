@@ -6,6 +6,7 @@
 //! accident. On shutdown the node drains (per pool policy) and then withdraws, and the loop ends
 //! once ExaBGP acknowledged the empty RIB.
 
+pub mod metrics;
 pub mod probes;
 pub mod report;
 pub mod world;

@@ -21,6 +21,7 @@
 //! 8. The MED is the state's MED plus the node's offset ([`med`]); pool communities are always
 //!    added.
 
+mod advertise;
 mod assemble;
 mod diff;
 mod duration;
@@ -40,6 +41,7 @@ use ipnet::IpNet;
 pub use crate::crd::AdvertisedState as State;
 use crate::model::Rib;
 
+pub use advertise::advertisement;
 pub use assemble::plan;
 pub use diff::{Change, apply, diff};
 pub use duration::parse_duration;

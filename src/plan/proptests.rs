@@ -110,6 +110,20 @@ proptest! {
     }
 
     #[test]
+    fn a_contested_address_is_announced_only_when_all_claimants_agree(inputs in arb_inputs()) {
+        let plan = plan(&inputs);
+        for key in plan.rib.keys() {
+            let ip = key.prefix.addr();
+            let profiles: Vec<&RouteProfile> = inputs.services.iter()
+                .filter_map(|(k, s)| s.as_ref().ok().map(|s| (k, s)))
+                .filter(|(k, s)| s.addresses.contains(&ip) && granted(&inputs, &k.namespace, ip))
+                .map(|(_, s)| &s.route)
+                .collect();
+            prop_assert!(profiles.windows(2).all(|w| w[0] == w[1]), "{ip} announced despite a conflict");
+        }
+    }
+
+    #[test]
     fn too_few_ready_endpoints_or_a_failing_critical_probe_is_never_up(inputs in arb_inputs()) {
         let plan = plan(&inputs);
         for (key, svc) in &inputs.services {

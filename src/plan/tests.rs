@@ -526,7 +526,7 @@ fn selection_exec_and_invalid_specs_announce_nothing() {
 #[test]
 fn validation_names_every_bad_field() {
     let spec = json!({
-        "addresses": ["192.0.2.1", "192.0.2.0/24"],
+        "addresses": ["192.0.2.1", "192.0.2.0/24", "127.0.0.1", "ff02::1"],
         "readiness": {},
         "announce": {"up": {"med": 100, "communities": ["65000:1", "x"]}, "down": {"withdraw": false}},
         "largeCommunities": ["1:2"],
@@ -545,6 +545,8 @@ fn validation_names_every_bad_field() {
     let err = mk_service(spec).unwrap_err().to_string();
     for part in [
         "spec.addresses[1]: \"192.0.2.0/24\" is not an IP host address",
+        "spec.addresses[2]: \"127.0.0.1\" is not a unicast host address",
+        "spec.addresses[3]: \"ff02::1\" is not a unicast host address",
         "spec.readiness: set exactly one",
         "spec.announce.up.communities[1]: invalid community \"x\"",
         "spec.announce.down.med: a state that announces needs a med",
@@ -607,4 +609,45 @@ fn diff_is_minimal_and_make_before_break() {
     let mut rib = before;
     apply(&mut rib, &changes);
     assert_eq!(rib, after);
+}
+
+#[test]
+fn a_report_becomes_the_nodes_advertisement() {
+    let mut inputs = mk_inputs();
+    add(
+        &mut inputs,
+        "ns",
+        "web",
+        with(
+            web(&["192.0.2.1"]),
+            probes(&[("http", 2, false), ("db", 1, true)]),
+        ),
+        2,
+        &[("http", true), ("db", true)],
+    );
+    let key = ServiceKey::new("ns", "web");
+    let plan = plan(&inputs);
+    let svc = inputs.services[&key].as_ref().ok();
+    let adv = advertisement(
+        &key,
+        "n1",
+        &plan.reports[&key],
+        svc,
+        inputs.health.get(&key),
+        None,
+    );
+    let json = serde_json::to_value(&adv).unwrap();
+    assert_eq!(
+        json,
+        json!({
+            "node": "n1", "service": "web", "state": "Up", "med": 100,
+            "prefixes": ["192.0.2.1/32"], "communities": ["65000:1"],
+            "reason": "2 of 2 local endpoints ready (need 1); probe score 100% (up at 90%, degraded at 70%)",
+            "readyEndpoints": 2, "totalEndpoints": 2,
+            "probes": [
+                {"name": "http", "passing": true, "critical": false, "weight": 2},
+                {"name": "db", "passing": true, "critical": true, "weight": 1},
+            ],
+        })
+    );
 }

@@ -91,6 +91,11 @@ pub fn validate_service(spec: &AnycastServiceSpec) -> Result<ValidService, Inval
     let mut addresses = Vec::with_capacity(spec.addresses.len());
     for (i, a) in spec.addresses.iter().enumerate() {
         match a.parse::<IpAddr>() {
+            // A pool as wide as 0.0.0.0/0 must still not let anyone announce these.
+            Ok(ip) if ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() => errors.push(
+                format!("spec.addresses[{i}]"),
+                format_args!("{a:?} is not a unicast host address"),
+            ),
             Ok(ip) => addresses.push(ip),
             Err(_) => errors.push(
                 format!("spec.addresses[{i}]"),
