@@ -19,6 +19,7 @@ use crate::engine::world::World;
 use crate::engine::{Engine, EngineConfig};
 use crate::exabgp::driver::{Applied, DriverConfig};
 use crate::exabgp::server;
+use crate::k8s::index::EndpointSource;
 use crate::k8s::stale::StaleAfter;
 use crate::k8s::{self, SourceConfig, applier};
 use crate::netlink::Addresses;
@@ -42,6 +43,11 @@ pub struct AgentArgs {
     /// Kubernetes readiness backs (probes keep running): a duration such as `10m`, or `never`.
     #[arg(long, env = "KUBE_ANYCAST_API_STALE_AFTER", default_value = "10m")]
     pub api_stale_after: StaleAfter,
+    /// Where `readiness.service` counts local endpoints: `pods` (this node's Pods matched
+    /// against the Service's selector; scales with the node) or `endpointslices` (every
+    /// EndpointSlice; needed for Services without a selector).
+    #[arg(long, env = "KUBE_ANYCAST_ENDPOINTS_FROM", value_enum, default_value_t = EndpointSource::Pods)]
+    pub endpoints_from: EndpointSource,
     /// The unix socket the relay (`kube-anycast exabgp-relay`, run by ExaBGP) connects to.
     #[arg(
         long,
@@ -158,10 +164,14 @@ async fn run(args: AgentArgs, source: SourceKind) -> u8 {
                     return 64;
                 }
             };
+            let config = SourceConfig {
+                node_name: node,
+                stale_after: args.api_stale_after,
+                endpoints_from: args.endpoints_from,
+            };
             start_kubernetes(
                 &client,
-                &node,
-                args.api_stale_after,
+                &config,
                 world_tx,
                 plan_rx.clone(),
                 world_rx.clone(),
@@ -194,17 +204,13 @@ async fn run(args: AgentArgs, source: SourceKind) -> u8 {
 /// Starts the Kubernetes source and the status writer and applier.
 fn start_kubernetes(
     client: &kube::Client,
-    node: &str,
-    stale_after: StaleAfter,
+    config: &SourceConfig,
     world_tx: watch::Sender<Option<World>>,
     plan_rx: watch::Receiver<Arc<Plan>>,
     world_rx: watch::Receiver<Option<World>>,
 ) {
-    let config = SourceConfig {
-        node_name: node.to_owned(),
-        stale_after,
-    };
-    k8s::spawn_source(client, &config, world_tx);
+    let node = &config.node_name;
+    k8s::spawn_source(client, config, world_tx);
     // Bounded: a stalled API server slows the writer, which then skips to the latest plan.
     let (op_tx, op_rx) = mpsc::channel(256);
     tokio::spawn(

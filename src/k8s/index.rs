@@ -9,10 +9,13 @@ use std::collections::BTreeMap;
 
 use crate::engine::world::{EndpointCounts, World};
 use crate::plan::{
-    InvalidSpec, NodeInfo, ReadinessSource, ServiceKey, ValidPool, ValidService, selector_matches,
+    InvalidSpec, NodeInfo, ReadinessSource, ServiceKey, ValidPool, ValidService, labels_match,
+    selector_matches,
 };
 
-use super::summary::{NamespaceSummary, PodSummary, PoolSummary, ServiceSummary, SliceSummary};
+use super::summary::{
+    BackendSummary, NamespaceSummary, PodSummary, PoolSummary, ServiceSummary, SliceSummary,
+};
 
 /// One change from one watch.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +41,8 @@ pub enum Update {
     Node(Change<NodeInfo>),
     /// An EndpointSlice.
     Slice(Change<SliceSummary>),
+    /// A core Service (its selector).
+    Backend(Change<BackendSummary>),
     /// A Pod on this node.
     Pod(Change<PodSummary>),
 }
@@ -55,20 +60,32 @@ pub enum Kind {
     Node,
     /// EndpointSlice.
     Slice,
+    /// Service (core/v1).
+    Backend,
     /// Pod.
     Pod,
 }
 
 impl Kind {
-    /// Every kind; the world is known once each has listed.
-    pub const ALL: [Kind; 6] = [
+    /// Every kind.
+    pub const ALL: [Kind; 7] = [
         Kind::Service,
         Kind::Pool,
         Kind::Namespace,
         Kind::Node,
         Kind::Slice,
+        Kind::Backend,
         Kind::Pod,
     ];
+
+    /// True when `source` needs this kind watched.
+    pub fn is_watched(self, source: EndpointSource) -> bool {
+        match self {
+            Kind::Slice => source == EndpointSource::EndpointSlices,
+            Kind::Backend => source == EndpointSource::Pods,
+            _ => true,
+        }
+    }
 
     /// The Kubernetes kind.
     pub fn as_str(self) -> &'static str {
@@ -78,6 +95,7 @@ impl Kind {
             Kind::Namespace => "Namespace",
             Kind::Node => "Node",
             Kind::Slice => "EndpointSlice",
+            Kind::Backend => "Service",
             Kind::Pod => "Pod",
         }
     }
@@ -92,6 +110,7 @@ impl Update {
             Update::Namespace(_) => Kind::Namespace,
             Update::Node(_) => Kind::Node,
             Update::Slice(_) => Kind::Slice,
+            Update::Backend(_) => Kind::Backend,
             Update::Pod(_) => Kind::Pod,
         }
     }
@@ -105,6 +124,7 @@ impl Update {
                 | Update::Namespace(Change::Reset(_))
                 | Update::Node(Change::Reset(_))
                 | Update::Slice(Change::Reset(_))
+                | Update::Backend(Change::Reset(_))
                 | Update::Pod(Change::Reset(_))
         )
     }
@@ -112,10 +132,24 @@ impl Update {
 
 type NsName = (String, String);
 
+/// Where `readiness.service` counts local endpoints from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EndpointSource {
+    /// This node's Pods (field selector `spec.nodeName`) matched against the Service's
+    /// selector: watch traffic does not grow with other nodes' pods. A Service without a
+    /// selector has no endpoints this way.
+    #[default]
+    Pods,
+    /// Every EndpointSlice of the cluster, reduced to this node's endpoints: works for
+    /// Services without a selector, but every agent receives every endpoint change.
+    EndpointSlices,
+}
+
 /// Everything the watches told us, reduced to what this node needs.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     node_name: String,
+    source: EndpointSource,
     services: BTreeMap<ServiceKey, (String, Result<ValidService, InvalidSpec>)>,
     pools: BTreeMap<String, Result<ValidPool, InvalidSpec>>,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
@@ -124,14 +158,17 @@ pub struct Index {
     slices: BTreeMap<NsName, SliceSummary>,
     /// This node's pods by (namespace, name).
     pods: BTreeMap<NsName, PodSummary>,
+    /// Core Services' selectors by (namespace, name); `None`: no selector.
+    backends: BTreeMap<NsName, Option<BTreeMap<String, String>>>,
     listed: BTreeMap<Kind, bool>,
 }
 
 impl Index {
-    /// An empty index for the node `node_name`.
-    pub fn new(node_name: impl Into<String>) -> Self {
+    /// An empty index for the node `node_name`, counting endpoints from `source`.
+    pub fn new(node_name: impl Into<String>, source: EndpointSource) -> Self {
         Self {
             node_name: node_name.into(),
+            source,
             ..Self::default()
         }
     }
@@ -158,6 +195,9 @@ impl Index {
             Update::Slice(c) => change_local(&mut self.slices, c, |s| {
                 ((s.namespace.clone(), s.name.clone()), s.total > 0)
             }),
+            Update::Backend(c) => change(&mut self.backends, c, |b| {
+                ((b.namespace, b.name), b.selector)
+            }),
             Update::Pod(c) => change_local(&mut self.pods, c, |p| {
                 ((p.namespace.clone(), p.name.clone()), p.is_local)
             }),
@@ -175,7 +215,8 @@ impl Index {
 
     /// The world, once every kind has listed.
     pub fn world(&self) -> Option<World> {
-        if !Kind::ALL.iter().all(|k| self.is_listed(*k)) {
+        let needed = Kind::ALL.iter().filter(|k| k.is_watched(self.source));
+        if !needed.copied().all(|k| self.is_listed(k)) {
             return None;
         }
         let mut endpoints = BTreeMap::new();
@@ -221,6 +262,21 @@ impl Index {
         let mut ips = Vec::new();
         let in_ns = |(ns, _): &&NsName| *ns == key.namespace;
         match readiness {
+            ReadinessSource::Service(name) if self.source == EndpointSource::Pods => {
+                let backend = (key.namespace.clone(), name.clone());
+                // A Service without a selector (or not there) selects no pod.
+                let Some(Some(selector)) = self.backends.get(&backend) else {
+                    return (counts, ips);
+                };
+                let pods = self.pods.iter().filter(|(k, _)| in_ns(k)).map(|(_, p)| p);
+                for p in pods.filter(|p| labels_match(selector, &p.labels)) {
+                    counts.total += 1;
+                    if p.is_ready {
+                        counts.ready += 1;
+                        ips.extend(p.ip);
+                    }
+                }
+            }
             ReadinessSource::Service(name) => {
                 let slices = self.slices.iter().filter(|(k, _)| in_ns(k)).map(|(_, s)| s);
                 for s in slices.filter(|s| s.service.as_ref() == Some(name)) {

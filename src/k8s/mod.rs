@@ -5,15 +5,17 @@
 //! AnycastPool             ─┤
 //! Namespace (labels)      ─┤ watch::Watch ─mpsc<Signal>─▶ source: Index (pure) ─watch<World>─▶ engine
 //! own Node (field sel.)   ─┤   (summaries,                  + outage clock (stale)
-//! EndpointSlice (all ns)  ─┤    relist buffer)
+//! Service | EndpointSlice ─┤    relist buffer)
 //! own Pods (field sel.)   ─┘
 //!
 //! engine ─watch<Plan>─▶ status::Writer (pure diff) ─mpsc<Op>─▶ applier (SSA, delete, Events)
 //! ```
 //!
-//! EndpointSlices are watched in every namespace (label `kubernetes.io/service-name`) and
-//! reduced at once to this node's endpoints; Pods only on this node (field selector
-//! `spec.nodeName`) for `readiness.podSelector`. docs/architecture.md gives the trade-off.
+//! Local endpoints come from this node's Pods (field selector `spec.nodeName`), matched against
+//! `readiness.podSelector` or the selector of the Service named by `readiness.service` (core
+//! Services are watched for their selectors). `--endpoints-from endpointslices` watches every
+//! EndpointSlice instead (for Services without a selector), at the cost of receiving every
+//! endpoint change of the cluster; docs/architecture.md gives the numbers.
 
 pub mod applier;
 pub mod events;
@@ -27,14 +29,14 @@ pub mod watch;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tracing::Instrument as _;
 
-use self::index::{Kind, Update};
+use self::index::{EndpointSource, Kind, Update};
 use self::source::Source;
 use self::stale::StaleAfter;
 use self::summary::SERVICE_NAME_LABEL;
@@ -49,6 +51,8 @@ pub struct SourceConfig {
     pub node_name: String,
     /// `--api-stale-after`.
     pub stale_after: StaleAfter,
+    /// `--endpoints-from`.
+    pub endpoints_from: EndpointSource,
 }
 
 /// Starts the watches and the source task; the world appears on `world_tx` once every watch
@@ -102,17 +106,30 @@ pub fn spawn_source(
         },
         &signal_tx,
     );
-    let slice_node = node.clone();
-    spawn_watch(
-        Watch {
-            kind: Kind::Slice,
-            api: Api::<EndpointSlice>::all(client.clone()),
-            config: watcher::Config::default().labels(SERVICE_NAME_LABEL),
-            summarize: Box::new(move |s| summary::summarize_slice(s, &slice_node)),
-            wrap: Update::Slice,
-        },
-        &signal_tx,
-    );
+    if config.endpoints_from == EndpointSource::EndpointSlices {
+        let slice_node = node.clone();
+        spawn_watch(
+            Watch {
+                kind: Kind::Slice,
+                api: Api::<EndpointSlice>::all(client.clone()),
+                config: watcher::Config::default().labels(SERVICE_NAME_LABEL),
+                summarize: Box::new(move |s| summary::summarize_slice(s, &slice_node)),
+                wrap: Update::Slice,
+            },
+            &signal_tx,
+        );
+    } else {
+        spawn_watch(
+            Watch {
+                kind: Kind::Backend,
+                api: Api::<Service>::all(client.clone()),
+                config: watcher::Config::default(),
+                summarize: Box::new(summary::summarize_backend),
+                wrap: Update::Backend,
+            },
+            &signal_tx,
+        );
+    }
     let pod_node = node.clone();
     spawn_watch(
         Watch {
@@ -128,7 +145,7 @@ pub fn spawn_source(
         source::check_reachability(client.clone(), Duration::from_secs(10), signal_tx)
             .instrument(tracing::info_span!("reachability")),
     );
-    let source = Source::new(&node, config.stale_after);
+    let source = Source::new(&node, config.endpoints_from, config.stale_after);
     tokio::spawn(
         source::run(source, signal_rx, world_tx).instrument(tracing::info_span!("source")),
     );

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::index::Index;
+use super::index::{EndpointSource, Index};
 use super::stale::{StaleAfter, is_stale, stale_at, withdraw_unprobed};
 use super::watch::Signal;
 use crate::engine::world::World;
@@ -27,9 +27,9 @@ pub struct Source {
 
 impl Source {
     /// A source for `node_name`.
-    pub fn new(node_name: &str, stale_after: StaleAfter) -> Self {
+    pub fn new(node_name: &str, endpoints: EndpointSource, stale_after: StaleAfter) -> Self {
         Self {
-            index: Index::new(node_name),
+            index: Index::new(node_name, endpoints),
             unreachable_since: None,
             stale_after,
         }
@@ -127,5 +127,48 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s::index::{Change, EndpointSource, Kind, Update};
+
+    fn mk_listed_source(stale_after: StaleAfter) -> Source {
+        let mut source = Source::new("n1", EndpointSource::Pods, stale_after);
+        let now = Instant::now();
+        for u in [
+            Update::Service(Change::Reset(vec![])),
+            Update::Pool(Change::Reset(vec![])),
+            Update::Namespace(Change::Reset(vec![])),
+            Update::Node(Change::Reset(vec![])),
+            Update::Backend(Change::Reset(vec![])),
+            Update::Pod(Change::Reset(vec![])),
+        ] {
+            source.handle(Signal::Update(u), now);
+        }
+        source
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_outage_clock_starts_at_the_first_error_and_stops_at_any_answer() {
+        let after = StaleAfter::After(Duration::from_mins(10));
+        let mut source = mk_listed_source(after);
+        let t0 = Instant::now();
+        assert_eq!(source.wake_at(t0), None);
+        source.handle(Signal::WatchError(Kind::Pod), t0);
+        source.handle(Signal::WatchError(Kind::Node), t0 + Duration::from_mins(5));
+        assert_eq!(source.unreachable_since, Some(t0), "the first error counts");
+        assert_eq!(source.wake_at(t0), Some(t0 + Duration::from_mins(10)));
+        assert!(source.world(t0).is_some(), "fail static: the world stays");
+        source.handle(Signal::Reachable, t0 + Duration::from_mins(6));
+        assert_eq!(source.unreachable_since, None);
+        source.handle(Signal::WatchError(Kind::Pod), t0 + Duration::from_mins(7));
+        source.handle(
+            Signal::Update(Update::Pod(Change::Reset(vec![]))),
+            t0 + Duration::from_mins(8),
+        );
+        assert_eq!(source.unreachable_since, None, "a relist is an answer");
     }
 }

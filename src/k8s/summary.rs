@@ -62,6 +62,30 @@ pub struct SliceSummary {
     pub ready_ips: Vec<IpAddr>,
 }
 
+/// A core Service: only its selector matters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BackendSummary {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `spec.selector`; `None` when absent or empty (such a Service selects no pod).
+    pub selector: Option<BTreeMap<String, String>>,
+}
+
+/// Summarizes a core Service.
+pub fn summarize_backend(svc: &k8s_openapi::api::core::v1::Service) -> BackendSummary {
+    BackendSummary {
+        namespace: svc.namespace().unwrap_or_default(),
+        name: svc.name_any(),
+        selector: svc
+            .spec
+            .as_ref()
+            .and_then(|s| s.selector.clone())
+            .filter(|s| !s.is_empty()),
+    }
+}
+
 /// One of this node's Pods.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PodSummary {

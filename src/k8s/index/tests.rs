@@ -7,7 +7,8 @@ use super::*;
 use crate::crd::AnycastService;
 use crate::k8s::stale::withdraw_unprobed;
 use crate::k8s::summary::{
-    SERVICE_NAME_LABEL, summarize_node, summarize_pod, summarize_service, summarize_slice,
+    BackendSummary, SERVICE_NAME_LABEL, summarize_backend, summarize_node, summarize_pod,
+    summarize_service, summarize_slice,
 };
 
 const NODE: &str = "node-a";
@@ -106,15 +107,21 @@ fn mk_node(name: &str, unschedulable: bool) -> NodeInfo {
     })
 }
 
-/// An index where every kind has listed empty, but for the given updates.
+/// An index counting from EndpointSlices where every kind has listed empty, but for the
+/// given updates.
 fn mk_index(updates: Vec<Update>) -> Index {
-    let mut index = Index::new(NODE);
+    mk_index_from(EndpointSource::EndpointSlices, updates)
+}
+
+fn mk_index_from(source: EndpointSource, updates: Vec<Update>) -> Index {
+    let mut index = Index::new(NODE, source);
     for u in [
         Update::Service(Change::Reset(vec![])),
         Update::Pool(Change::Reset(vec![])),
         Update::Namespace(Change::Reset(vec![])),
         Update::Node(Change::Reset(vec![mk_node(NODE, false)])),
         Update::Slice(Change::Reset(vec![])),
+        Update::Backend(Change::Reset(vec![])),
         Update::Pod(Change::Reset(vec![])),
     ] {
         index.update(u);
@@ -131,9 +138,11 @@ fn counts(index: &Index, ns: &str, name: &str) -> EndpointCounts {
 }
 
 #[test]
-fn world_is_none_until_every_kind_has_listed() {
-    let mut index = Index::new(NODE);
-    for (i, kind) in Kind::ALL.iter().enumerate() {
+fn world_is_none_until_every_watched_kind_has_listed() {
+    let source = EndpointSource::EndpointSlices;
+    let mut index = Index::new(NODE, source);
+    let watched = Kind::ALL.iter().filter(|k| k.is_watched(source));
+    for (i, kind) in watched.enumerate() {
         assert_eq!(index.world(), None, "{i} kinds listed");
         let reset = match kind {
             Kind::Service => Update::Service(Change::Reset(vec![])),
@@ -141,6 +150,7 @@ fn world_is_none_until_every_kind_has_listed() {
             Kind::Namespace => Update::Namespace(Change::Reset(vec![])),
             Kind::Node => Update::Node(Change::Reset(vec![])),
             Kind::Slice => Update::Slice(Change::Reset(vec![])),
+            Kind::Backend => Update::Backend(Change::Reset(vec![])),
             Kind::Pod => Update::Pod(Change::Reset(vec![])),
         };
         // An apply before the list does not count as listed.
@@ -417,4 +427,128 @@ fn stale_readiness_withdraws_only_services_without_probes() {
         EndpointCounts { ready: 1, total: 1 }
     );
     assert!(!world.pod_ips.contains_key(&ServiceKey::new("ns", "plain")));
+}
+
+fn mk_backend(ns: &str, name: &str, selector: &[(&str, &str)]) -> BackendSummary {
+    summarize_backend(&k8s_openapi::api::core::v1::Service {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(k8s_openapi::api::core::v1::ServiceSpec {
+            selector: Some(
+                selector
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
+        status: None,
+    })
+}
+
+#[test]
+fn from_pods_a_service_counts_this_nodes_pods_its_selector_matches() {
+    let index = mk_index_from(
+        EndpointSource::Pods,
+        vec![
+            Update::Service(Change::Apply(mk_service(
+                "ns",
+                "web",
+                &json!({"service": "web"}),
+            ))),
+            Update::Backend(Change::Apply(mk_backend("ns", "web", &[("app", "web")]))),
+            Update::Pod(Change::Apply(mk_pod("ns", "p1", NODE, "web", true, false))),
+            Update::Pod(Change::Apply(mk_pod("ns", "p2", NODE, "web", true, true))),
+            Update::Pod(Change::Apply(mk_pod("ns", "p3", NODE, "web", false, false))),
+            Update::Pod(Change::Apply(mk_pod("ns", "p4", NODE, "db", true, false))),
+            Update::Pod(Change::Apply(mk_pod(
+                "other", "p5", NODE, "web", true, false,
+            ))),
+            // Slices are not the source here, whatever they say.
+            Update::Slice(Change::Apply(mk_slice(
+                "ns",
+                "s",
+                "web",
+                &[(NODE, Some(true), None)],
+            ))),
+        ],
+    );
+    assert_eq!(
+        counts(&index, "ns", "web"),
+        EndpointCounts { ready: 1, total: 3 }
+    );
+    let world = index.world().unwrap();
+    let ips: Vec<String> = world.pod_ips[&ServiceKey::new("ns", "web")]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(ips, ["10.1.0.7"]);
+}
+
+#[test]
+fn from_pods_a_service_without_selector_or_missing_selects_nothing() {
+    let mut index = mk_index_from(
+        EndpointSource::Pods,
+        vec![
+            Update::Service(Change::Apply(mk_service(
+                "ns",
+                "web",
+                &json!({"service": "web"}),
+            ))),
+            Update::Pod(Change::Apply(mk_pod("ns", "p1", NODE, "web", true, false))),
+        ],
+    );
+    assert_eq!(
+        counts(&index, "ns", "web"),
+        EndpointCounts::default(),
+        "no Service"
+    );
+    index.update(Update::Backend(Change::Apply(mk_backend("ns", "web", &[]))));
+    assert_eq!(
+        counts(&index, "ns", "web"),
+        EndpointCounts::default(),
+        "no selector"
+    );
+    index.update(Update::Backend(Change::Apply(mk_backend(
+        "ns",
+        "web",
+        &[("app", "web")],
+    ))));
+    assert_eq!(
+        counts(&index, "ns", "web"),
+        EndpointCounts { ready: 1, total: 1 }
+    );
+    index.update(Update::Backend(Change::Delete(mk_backend(
+        "ns",
+        "web",
+        &[],
+    ))));
+    assert_eq!(
+        counts(&index, "ns", "web"),
+        EndpointCounts::default(),
+        "deleted"
+    );
+}
+
+#[test]
+fn from_pods_the_world_waits_for_services_not_slices() {
+    let mut index = Index::new(NODE, EndpointSource::Pods);
+    for u in [
+        Update::Service(Change::Reset(vec![])),
+        Update::Pool(Change::Reset(vec![])),
+        Update::Namespace(Change::Reset(vec![])),
+        Update::Node(Change::Reset(vec![])),
+        Update::Pod(Change::Reset(vec![])),
+    ] {
+        index.update(u);
+    }
+    assert_eq!(index.world(), None, "core Services not listed yet");
+    index.update(Update::Backend(Change::Reset(vec![])));
+    assert!(
+        index.world().is_some(),
+        "EndpointSlices are not watched in this mode"
+    );
 }
