@@ -27,14 +27,12 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Error};
 use serde_json::json;
 
-use kube_anycast::crd::{AnycastAdvertisement, AnycastPool, AnycastService};
+use kube_anycast::crd::{AdvertisedState, AnycastAdvertisement, AnycastPool, AnycastService};
 use kube_anycast::k8s::rbac::{CLUSTER_ROLE, CLUSTER_ROLE_YAML};
 use support::controlplane::{self, ControlPlane};
 use support::testbed::{Route, Testbed, wait_until};
 
 const WAIT: Duration = Duration::from_secs(20);
-const VIP: &str = "192.0.2.77";
-const ROUTE: &str = "192.0.2.77/32";
 const GRACEFUL_SHUTDOWN: &str = "65535:0";
 
 /// The agent process; killed (by PID) when dropped.
@@ -131,6 +129,7 @@ fn start_agent(
     node: &str,
     socket: &std::path::Path,
     dir: &std::path::Path,
+    endpoints_from: &str,
 ) -> Agent {
     let log = dir.join("agent.log");
     let out = std::fs::File::create(&log).unwrap();
@@ -145,6 +144,8 @@ fn start_agent(
             "2s",
             "--log-level",
             "info,kube_anycast=debug",
+            "--endpoints-from",
+            endpoints_from,
         ])
         .env("KUBECONFIG", kubeconfig)
         .env_remove("NODE_NAME")
@@ -228,13 +229,105 @@ where
     .unwrap_or_else(|e| panic!("apply {name}: {e}"));
 }
 
+/// Where the test puts the local endpoint, and so what the agent watches for it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// A Pod on this node, matched by the Service's selector (`--endpoints-from pods`).
+    Pods,
+    /// An EndpointSlice with an endpoint on this node (`--endpoints-from endpointslices`).
+    Slices,
+}
+
+/// The local endpoint of service `web`, driven by hand (there is no kubelet or controller).
+struct Endpoints {
+    mode: Mode,
+    ns: String,
+    node: String,
+    pods: Api<Pod>,
+    slices: Api<EndpointSlice>,
+}
+
+#[expect(
+    clippy::unwrap_used,
+    reason = "test fixture: a failed step fails the test"
+)]
+impl Endpoints {
+    async fn create_ready(&self, pod: &str) {
+        match self.mode {
+            Mode::Slices => self.slice(true, false).await,
+            Mode::Pods => {
+                let obj: Pod = serde_json::from_value(json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": pod, "namespace": self.ns, "labels": {"app": "web"}},
+                    "spec": {"nodeName": self.node,
+                             "containers": [{"name": "c", "image": "registry.invalid/web:1"}]},
+                }))
+                .unwrap();
+                self.pods
+                    .create(&PostParams::default(), &obj)
+                    .await
+                    .unwrap();
+                self.pod_ready(pod, true).await;
+            }
+        }
+    }
+
+    async fn set_ready(&self, pod: &str, ready: bool) {
+        match self.mode {
+            Mode::Slices => self.slice(ready, false).await,
+            Mode::Pods => self.pod_ready(pod, ready).await,
+        }
+    }
+
+    /// Starts terminating (a pod deleted with a grace period stays Terminating here).
+    async fn terminate(&self, pod: &str) {
+        match self.mode {
+            Mode::Slices => self.slice(true, true).await,
+            Mode::Pods => {
+                let dp = DeleteParams {
+                    grace_period_seconds: Some(300),
+                    ..DeleteParams::default()
+                };
+                self.pods.delete(pod, &dp).await.unwrap();
+            }
+        }
+    }
+
+    async fn slice(&self, ready: bool, terminating: bool) {
+        let obj = endpoint_slice(&self.ns, &self.node, ready, terminating);
+        apply(&self.slices, "web-1", &obj).await;
+    }
+
+    async fn pod_ready(&self, pod: &str, ready: bool) {
+        let status = if ready { "True" } else { "False" };
+        let patch = json!({"status": {"phase": "Running", "podIP": "10.1.0.5",
+            "conditions": [{"type": "Ready", "status": status}]}});
+        self.pods
+            .patch_status(pod, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agent_from_pods_announces_drains_and_reports() {
+    scenario(Mode::Pods, "192.0.2.77").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agent_from_endpointslices_announces_drains_and_reports() {
+    scenario(Mode::Slices, "192.0.2.78").await;
+}
+
 #[expect(
     clippy::too_many_lines,
     reason = "one scenario, step by step, reads best in order"
 )]
-async fn agent_announces_by_endpoint_readiness_drains_and_reports() {
+#[expect(clippy::unwrap_used, reason = "test")]
+async fn scenario(mode: Mode, vip: &str) {
     support::testbed::require_root("the BGP test bed");
+    let route_prefix = format!("{vip}/32");
+    let has_route = |rib: &[Route]| route(rib, &route_prefix).is_some();
     let cp = controlplane::shared();
     let admin = cp.admin_client();
     let ns = controlplane::test_namespace(&admin, "agent").await;
@@ -253,22 +346,18 @@ async fn agent_announces_by_endpoint_readiness_drains_and_reports() {
     let pool: AnycastPool = serde_json::from_value(json!({
         "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastPool",
         "metadata": {"name": format!("pool-{ns}")},
-        "spec": {"cidrs": ["192.0.2.0/24"],
+        "spec": {"cidrs": [format!("{vip}/32")],
                  "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
                  "drain": {"mode": "GracefulShutdown", "delay": "3s"}},
     }))
     .unwrap();
-    apply(
-        &Api::<AnycastPool>::all(admin.clone()),
-        &format!("pool-{ns}"),
-        &pool,
-    )
-    .await;
+    let pool_name = format!("pool-{ns}");
+    apply(&Api::<AnycastPool>::all(admin.clone()), &pool_name, &pool).await;
     let services: Api<AnycastService> = Api::namespaced(admin.clone(), &ns);
     let svc: AnycastService = serde_json::from_value(json!({
         "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastService",
         "metadata": {"name": "web", "namespace": ns},
-        "spec": {"addresses": [VIP], "readiness": {"service": "web"}},
+        "spec": {"addresses": [vip], "readiness": {"service": "web"}},
     }))
     .unwrap();
     apply(&services, "web", &svc).await;
@@ -278,11 +367,21 @@ async fn agent_announces_by_endpoint_readiness_drains_and_reports() {
     }))
     .unwrap();
     apply(&Api::namespaced(admin.clone(), &ns), "web", &k8s_svc).await;
-    let slices: Api<EndpointSlice> = Api::namespaced(admin.clone(), &ns);
-    apply(&slices, "web-1", &endpoint_slice(&ns, &node, true, false)).await;
+    let endpoints = Endpoints {
+        mode,
+        ns: ns.clone(),
+        node: node.clone(),
+        pods: Api::namespaced(admin.clone(), &ns),
+        slices: Api::namespaced(admin.clone(), &ns),
+    };
+    endpoints.create_ready("web-1").await;
 
     let token = agent_token(&admin, &ns).await;
-    let agent = start_agent(&kubeconfig(cp, &dir, &token), &node, &socket, &dir);
+    let from = match mode {
+        Mode::Pods => "pods",
+        Mode::Slices => "endpointslices",
+    };
+    let agent = start_agent(&kubeconfig(cp, &dir, &token), &node, &socket, &dir, from);
     let relay = env!("CARGO_BIN_EXE_kube-anycast");
     let socket_arg = socket.display().to_string();
     let bed = tokio::task::block_in_place(|| {
@@ -290,25 +389,19 @@ async fn agent_announces_by_endpoint_readiness_drains_and_reports() {
     });
 
     // 1. Ready endpoint on this node: announced with the up MED.
-    let rib = wait_rib(&bed, &agent, "route announced", |rib| {
-        route(rib, ROUTE).is_some()
-    });
-    assert_eq!(route(&rib, ROUTE).unwrap().med, Some(100));
+    let rib = wait_rib(&bed, &agent, "route announced", has_route);
+    assert_eq!(route(&rib, &route_prefix).unwrap().med, Some(100));
 
     // 2. The advertisement says so.
     let adverts: Api<AnycastAdvertisement> = Api::namespaced(admin.clone(), &ns);
     let name = format!("web.{node}");
     let adv = eventually("advertisement Up", &agent, async || {
-        adverts
-            .get_opt(&name)
-            .await
-            .ok()
-            .flatten()
-            .filter(|a| a.spec.state == kube_anycast::crd::AdvertisedState::Up)
+        let adv = adverts.get_opt(&name).await.ok().flatten()?;
+        (adv.spec.state == AdvertisedState::Up).then_some(adv)
     })
     .await;
     assert_eq!(adv.spec.med, Some(100));
-    assert_eq!(adv.spec.prefixes, [ROUTE]);
+    assert_eq!(adv.spec.prefixes, std::slice::from_ref(&route_prefix));
     assert_eq!((adv.spec.ready_endpoints, adv.spec.total_endpoints), (1, 1));
     assert!(adv.spec.last_transition_time.is_some());
     let labels = adv.metadata.labels.clone().unwrap_or_default();
@@ -331,70 +424,82 @@ async fn agent_announces_by_endpoint_readiness_drains_and_reports() {
         .collect();
     assert_eq!(managers, [format!("kube-anycast/{node}")]);
 
-    // 3. Terminating (still ready and serving) withdraws at once; ready again announces.
-    apply(&slices, "web-1", &endpoint_slice(&ns, &node, true, true)).await;
-    wait_rib(&bed, &agent, "withdrawn when terminating", |rib| {
-        route(rib, ROUTE).is_none()
-    });
-    apply(&slices, "web-1", &endpoint_slice(&ns, &node, true, false)).await;
-    wait_rib(&bed, &agent, "announced again", |rib| {
-        route(rib, ROUTE).is_some()
-    });
-    apply(&slices, "web-1", &endpoint_slice(&ns, &node, false, false)).await;
+    // 3. Unready withdraws at once, with the counts on the advertisement; ready announces.
+    endpoints.set_ready("web-1", false).await;
     wait_rib(&bed, &agent, "withdrawn when unready", |rib| {
-        route(rib, ROUTE).is_none()
+        !has_route(rib)
     });
     let adv = eventually("advertisement Down", &agent, async || {
-        adverts
-            .get_opt(&name)
-            .await
-            .ok()
-            .flatten()
-            .filter(|a| a.spec.state == kube_anycast::crd::AdvertisedState::Down)
+        let adv = adverts.get_opt(&name).await.ok().flatten()?;
+        (adv.spec.state == AdvertisedState::Down).then_some(adv)
     })
     .await;
     assert_eq!((adv.spec.ready_endpoints, adv.spec.total_endpoints), (0, 1));
     assert!(adv.spec.prefixes.is_empty());
-    apply(&slices, "web-1", &endpoint_slice(&ns, &node, true, false)).await;
-    wait_rib(&bed, &agent, "announced after ready", |rib| {
-        route(rib, ROUTE).is_some()
-    });
+    endpoints.set_ready("web-1", true).await;
+    wait_rib(&bed, &agent, "announced when ready again", has_route);
 
-    // 4. Cordon: GRACEFUL_SHUTDOWN for the pool's drain delay, then withdraw.
+    // 4. Terminating (still ready) withdraws at once; a new ready endpoint announces.
+    endpoints.terminate("web-1").await;
+    wait_rib(&bed, &agent, "withdrawn when terminating", |rib| {
+        !has_route(rib)
+    });
+    endpoints.create_ready("web-2").await;
+    wait_rib(&bed, &agent, "announced with a new endpoint", has_route);
+
+    // 5. Cordon: GRACEFUL_SHUTDOWN for the pool's drain delay, then withdraw.
+    let cordon = |on: bool| json!({"spec": {"unschedulable": on}});
     nodes
-        .patch(
-            &node,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"unschedulable": true}})),
-        )
+        .patch(&node, &PatchParams::default(), &Patch::Merge(cordon(true)))
         .await
         .unwrap();
     wait_rib(&bed, &agent, "graceful shutdown community", |rib| {
-        route(rib, ROUTE).is_some_and(|r| r.communities.iter().any(|c| c == GRACEFUL_SHUTDOWN))
+        route(rib, &route_prefix)
+            .is_some_and(|r| r.communities.iter().any(|c| c == GRACEFUL_SHUTDOWN))
     });
     wait_rib(&bed, &agent, "withdrawn after the drain delay", |rib| {
-        route(rib, ROUTE).is_none()
+        !has_route(rib)
     });
     nodes
-        .patch(
-            &node,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"unschedulable": false}})),
-        )
+        .patch(&node, &PatchParams::default(), &Patch::Merge(cordon(false)))
         .await
         .unwrap();
     wait_rib(&bed, &agent, "announced after uncordon", |rib| {
-        route(rib, ROUTE).is_some_and(|r| !r.communities.iter().any(|c| c == GRACEFUL_SHUTDOWN))
+        route(rib, &route_prefix)
+            .is_some_and(|r| !r.communities.iter().any(|c| c == GRACEFUL_SHUTDOWN))
     });
 
-    // 5. Events name the service and what happened, rate-limited: the scenario above changed
-    // the state six times within seconds, and a service gets a burst of BURST Events.
-    let events: Api<Event> = Api::namespaced(admin.clone(), &ns);
-    let seen = eventually("Events", &agent, async || {
+    // 6. Events name the service, the node and what happened, rate-limited: the scenario
+    // changed the state eight times within seconds, and a service gets a burst of BURST.
+    check_events(&admin, &ns, &node, &agent).await;
+
+    // 7. Deleting the service withdraws and deletes the advertisement.
+    services
+        .delete("web", &DeleteParams::background())
+        .await
+        .unwrap();
+    wait_rib(&bed, &agent, "withdrawn after delete", |rib| {
+        !has_route(rib)
+    });
+    eventually("advertisement deleted", &agent, async || {
+        matches!(adverts.get_opt(&name).await, Ok(None)).then_some(())
+    })
+    .await;
+    drop(bed);
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn check_events(admin: &Client, ns: &str, node: &str, agent: &Agent) {
+    let events: Api<Event> = Api::namespaced(admin.clone(), ns);
+    let seen = eventually("Events", agent, async || {
         let list = events.list(&ListParams::default()).await.ok()?;
         let about_web: Vec<(String, String, i32)> = list
             .items
             .iter()
+            // Every agent reports on every service (Down where it has no endpoint): only
+            // this node's agent counts here.
+            .filter(|e| e.reporting_instance.as_deref() == Some(node))
             .filter(|e| {
                 e.regarding.as_ref().is_some_and(|r| {
                     r.kind.as_deref() == Some("AnycastService") && r.name.as_deref() == Some("web")
@@ -402,11 +507,8 @@ async fn agent_announces_by_endpoint_readiness_drains_and_reports() {
             })
             .map(|e| {
                 let count = e.series.as_ref().map_or(1, |s| s.count);
-                (
-                    e.reason.clone().unwrap_or_default(),
-                    e.note.clone().unwrap_or_default(),
-                    count,
-                )
+                let reason = e.reason.clone().unwrap_or_default();
+                (reason, e.note.clone().unwrap_or_default(), count)
             })
             .collect();
         let has = |reason: &str| about_web.iter().any(|(r, _, _)| r == reason);
@@ -414,7 +516,7 @@ async fn agent_announces_by_endpoint_readiness_drains_and_reports() {
     })
     .await;
     let total: i32 = seen.iter().map(|(_, _, n)| n).sum();
-    let burst = i32::try_from(kube_anycast::k8s::events::BURST).unwrap();
+    let burst = i32::try_from(kube_anycast::k8s::events::BURST).unwrap_or(i32::MAX);
     assert!(
         total <= burst,
         "rate limit: {total} Events > {burst}: {seen:#?}"
@@ -424,22 +526,6 @@ async fn agent_announces_by_endpoint_readiness_drains_and_reports() {
             .all(|(_, note, _)| note.contains(&format!("node {node}"))),
         "every note names the node: {seen:#?}"
     );
-
-    // 6. Deleting the service withdraws and deletes the advertisement.
-    services
-        .delete("web", &DeleteParams::background())
-        .await
-        .unwrap();
-    wait_rib(&bed, &agent, "withdrawn after delete", |rib| {
-        route(rib, ROUTE).is_none()
-    });
-    eventually("advertisement deleted", &agent, async || {
-        matches!(adverts.get_opt(&name).await, Ok(None)).then_some(())
-    })
-    .await;
-    drop(bed);
-    drop(agent);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn is_forbidden<T: std::fmt::Debug>(r: &Result<T, Error>) -> bool {

@@ -64,7 +64,10 @@ pub fn notices(
     new: &Report,
 ) -> Vec<Notice> {
     let mut out = Vec::new();
-    if old.map(|o| o.state) != Some(new.state) {
+    // A service first seen down here is the common case on nodes without its pods: with
+    // thousands of nodes, an Event from each would bury the ones that matter.
+    let is_quiet_start = old.is_none() && new.state == State::Down;
+    if old.map(|o| o.state) != Some(new.state) && !is_quiet_start {
         let (reason, severity) = reason_for(new.state);
         out.push(Notice {
             service: key.clone(),
@@ -164,6 +167,8 @@ mod tests {
                 .collect()
         };
         assert_eq!(reasons(None, &up), ["Announced"]);
+        assert!(reasons(None, &mk_report(State::Down, &[])).is_empty(), "first seen down");
+        assert_eq!(reasons(None, &down), ["AddressRefused"]);
         assert!(reasons(Some(&up), &up).is_empty());
         assert_eq!(reasons(Some(&up), &refused), ["AddressRefused"]);
         assert_eq!(reasons(Some(&refused), &down), ["Withdrawn"]);

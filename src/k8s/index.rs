@@ -142,6 +142,7 @@ pub enum EndpointSource {
     Pods,
     /// Every EndpointSlice of the cluster, reduced to this node's endpoints: works for
     /// Services without a selector, but every agent receives every endpoint change.
+    #[value(name = "endpointslices")]
     EndpointSlices,
 }
 
