@@ -129,7 +129,7 @@ fn start_agent(
     node: &str,
     socket: &std::path::Path,
     dir: &std::path::Path,
-    endpoints_from: &str,
+    extra: &[&str],
 ) -> Agent {
     let log = dir.join("agent.log");
     let out = std::fs::File::create(&log).unwrap();
@@ -144,9 +144,8 @@ fn start_agent(
             "2s",
             "--log-level",
             "info,kube_anycast=debug",
-            "--endpoints-from",
-            endpoints_from,
         ])
+        .args(extra)
         .env("KUBECONFIG", kubeconfig)
         .env_remove("NODE_NAME")
         .env_remove("KUBE_ANYCAST_SERVICES_DIR")
@@ -309,6 +308,46 @@ impl Endpoints {
     }
 }
 
+/// This node, a pool granting only `ns` the address `vip`, the AnycastService `web` (no
+/// probes: Kubernetes readiness alone backs it) and its Service (selector `app=web`).
+#[expect(
+    clippy::unwrap_used,
+    reason = "test fixture: a failed step fails the test"
+)]
+async fn create_world(admin: &Client, ns: &str, node: &str, vip: &str) -> Api<AnycastService> {
+    let nodes: Api<Node> = Api::all(admin.clone());
+    let node_obj: Node = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}),
+    )
+    .unwrap();
+    apply(&nodes, node, &node_obj).await;
+    let pool: AnycastPool = serde_json::from_value(json!({
+        "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastPool",
+        "metadata": {"name": format!("pool-{ns}")},
+        "spec": {"cidrs": [format!("{vip}/32")],
+                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                 "drain": {"mode": "GracefulShutdown", "delay": "3s"}},
+    }))
+    .unwrap();
+    let pool_name = format!("pool-{ns}");
+    apply(&Api::<AnycastPool>::all(admin.clone()), &pool_name, &pool).await;
+    let services: Api<AnycastService> = Api::namespaced(admin.clone(), ns);
+    let svc: AnycastService = serde_json::from_value(json!({
+        "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastService",
+        "metadata": {"name": "web", "namespace": ns},
+        "spec": {"addresses": [vip], "readiness": {"service": "web"}},
+    }))
+    .unwrap();
+    apply(&services, "web", &svc).await;
+    let k8s_svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}]},
+    }))
+    .unwrap();
+    apply(&Api::namespaced(admin.clone(), ns), "web", &k8s_svc).await;
+    services
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn agent_from_pods_announces_drains_and_reports() {
     scenario(Mode::Pods, "192.0.2.77").await;
@@ -336,37 +375,8 @@ async fn scenario(mode: Mode, vip: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     let socket = dir.join("exabgp.sock");
 
-    // The world: this node, a pool granting only this namespace, the service and its endpoint.
+    let services = create_world(&admin, &ns, &node, vip).await;
     let nodes: Api<Node> = Api::all(admin.clone());
-    let node_obj: Node = serde_json::from_value(
-        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}),
-    )
-    .unwrap();
-    apply(&nodes, &node, &node_obj).await;
-    let pool: AnycastPool = serde_json::from_value(json!({
-        "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastPool",
-        "metadata": {"name": format!("pool-{ns}")},
-        "spec": {"cidrs": [format!("{vip}/32")],
-                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
-                 "drain": {"mode": "GracefulShutdown", "delay": "3s"}},
-    }))
-    .unwrap();
-    let pool_name = format!("pool-{ns}");
-    apply(&Api::<AnycastPool>::all(admin.clone()), &pool_name, &pool).await;
-    let services: Api<AnycastService> = Api::namespaced(admin.clone(), &ns);
-    let svc: AnycastService = serde_json::from_value(json!({
-        "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastService",
-        "metadata": {"name": "web", "namespace": ns},
-        "spec": {"addresses": [vip], "readiness": {"service": "web"}},
-    }))
-    .unwrap();
-    apply(&services, "web", &svc).await;
-    let k8s_svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
-        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}]},
-    }))
-    .unwrap();
-    apply(&Api::namespaced(admin.clone(), &ns), "web", &k8s_svc).await;
     let endpoints = Endpoints {
         mode,
         ns: ns.clone(),
@@ -381,7 +391,13 @@ async fn scenario(mode: Mode, vip: &str) {
         Mode::Pods => "pods",
         Mode::Slices => "endpointslices",
     };
-    let agent = start_agent(&kubeconfig(cp, &dir, &token), &node, &socket, &dir, from);
+    let agent = start_agent(
+        &kubeconfig(cp, &dir, &token),
+        &node,
+        &socket,
+        &dir,
+        &["--endpoints-from", from],
+    );
     let relay = env!("CARGO_BIN_EXE_kube-anycast");
     let socket_arg = socket.display().to_string();
     let bed = tokio::task::block_in_place(|| {
@@ -695,4 +711,119 @@ fn the_rendered_chart_grants_exactly_deploy_rbac() {
         .map(|d| serde_json::from_value(d).unwrap())
         .expect("a ClusterRole in deploy/10-kube-anycast.yaml");
     assert_eq!(rule_triples(&chart), rule_triples(&ours));
+}
+
+/// Resumes a stopped (`SIGSTOP`) process when dropped, so a failed test leaves nothing frozen.
+struct Frozen(nix::unistd::Pid);
+
+impl Frozen {
+    fn freeze(pid: u32) -> Frozen {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP)
+            .unwrap_or_else(|e| panic!("SIGSTOP kube-apiserver {pid}: {e}"));
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn api_outage_holds_routes_then_withdraws_after_api_stale_after_and_converges() {
+    support::testbed::require_root("the BGP test bed");
+    // A control plane of its own: freezing the shared one would stall the other tests.
+    let cp = tokio::task::block_in_place(ControlPlane::start)
+        .unwrap_or_else(|e| panic!("test control plane unavailable: {e}"));
+    let admin = cp.admin_client();
+    let ns = controlplane::test_namespace(&admin, "outage").await;
+    let node = format!("node-{ns}");
+    let vip = "192.0.2.79";
+    let prefix = format!("{vip}/32");
+    let has_route = |rib: &[Route]| route(rib, &prefix).is_some();
+    let dir = std::env::temp_dir().join(format!("kat-k8s-agent-{ns}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("exabgp.sock");
+    create_world(&admin, &ns, &node, vip).await;
+    let endpoints = Endpoints {
+        mode: Mode::Pods,
+        ns: ns.clone(),
+        node: node.clone(),
+        pods: Api::namespaced(admin.clone(), &ns),
+        slices: Api::namespaced(admin.clone(), &ns),
+    };
+    endpoints.create_ready("web-1").await;
+    let token = agent_token(&admin, &ns).await;
+    let agent = start_agent(
+        &kubeconfig(&cp, &dir, &token),
+        &node,
+        &socket,
+        &dir,
+        &["--api-stale-after", "4s"],
+    );
+    let relay = env!("CARGO_BIN_EXE_kube-anycast");
+    let socket_arg = socket.display().to_string();
+    let bed = tokio::task::block_in_place(|| {
+        Testbed::up(&[relay, "exabgp-relay", "--socket", &socket_arg])
+    });
+    wait_rib(&bed, &agent, "announced", has_route);
+
+    let apiserver = cp
+        .pids()
+        .iter()
+        .copied()
+        .find(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "kube-apiserver")
+        })
+        .expect("the kube-apiserver PID");
+    let frozen = Frozen::freeze(apiserver);
+    let stopped = std::time::Instant::now();
+    // Fail static: the last known state stays announced while the outage is young.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        has_route(&bed.routes().unwrap()),
+        "held during the outage:\n{}",
+        agent.log()
+    );
+    // Past --api-stale-after (plus one reachability check to notice), Kubernetes readiness
+    // alone no longer backs the route.
+    wait_rib(&bed, &agent, "withdrawn once readiness is stale", |rib| {
+        !has_route(rib)
+    });
+    let withdrawn_after = stopped.elapsed();
+    assert!(
+        withdrawn_after >= Duration::from_secs(4),
+        "{withdrawn_after:?}"
+    );
+
+    // The API server is back: announced again, with no watch restart needed by hand.
+    drop(frozen);
+    wait_rib(
+        &bed,
+        &agent,
+        "announced when the API server is back",
+        has_route,
+    );
+    eprintln!(
+        "[outage] withdrawn {withdrawn_after:.1?} after the API server froze (--api-stale-after 4s)"
+    );
+    drop(bed);
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_agent_without_services_dir_needs_a_node_name() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kube-anycast"))
+        .args(["agent", "--vip-interface", "none"])
+        .env_remove("NODE_NAME")
+        .env_remove("KUBE_ANYCAST_SERVICES_DIR")
+        .output()
+        .unwrap_or_else(|e| panic!("run kube-anycast agent: {e}"));
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--node-name"), "{stderr}");
 }

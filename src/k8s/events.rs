@@ -167,7 +167,10 @@ mod tests {
                 .collect()
         };
         assert_eq!(reasons(None, &up), ["Announced"]);
-        assert!(reasons(None, &mk_report(State::Down, &[])).is_empty(), "first seen down");
+        assert!(
+            reasons(None, &mk_report(State::Down, &[])).is_empty(),
+            "first seen down"
+        );
         assert_eq!(reasons(None, &down), ["AddressRefused"]);
         assert!(reasons(Some(&up), &up).is_empty());
         assert_eq!(reasons(Some(&up), &refused), ["AddressRefused"]);

@@ -44,6 +44,9 @@ use self::watch::{Signal, Watch};
 use crate::crd::{AnycastPool, AnycastService};
 use crate::engine::world::World;
 
+/// How often the API server's reachability is checked (and how long a check may take).
+pub const REACHABILITY_INTERVAL: Duration = Duration::from_secs(5);
+
 /// What the Kubernetes source needs to know.
 #[derive(Debug, Clone)]
 pub struct SourceConfig {
@@ -142,7 +145,7 @@ pub fn spawn_source(
         &signal_tx,
     );
     tokio::spawn(
-        source::check_reachability(client.clone(), Duration::from_secs(10), signal_tx)
+        source::check_reachability(client.clone(), REACHABILITY_INTERVAL, signal_tx)
             .instrument(tracing::info_span!("reachability")),
     );
     let source = Source::new(&node, config.endpoints_from, config.stale_after);

@@ -46,6 +46,9 @@ impl Source {
             Signal::WatchError(_) => {
                 self.unreachable_since.get_or_insert(now);
             }
+            Signal::Unreachable(since) => {
+                self.unreachable_since.get_or_insert(since.min(now));
+            }
         }
     }
 
@@ -105,8 +108,9 @@ pub async fn run(
     }
 }
 
-/// Checks every `interval` that the API server answers, so an outage ends for the outage
-/// clock even when no watched object changes.
+/// Checks every `interval` that the API server answers within `interval`. Watches alone cannot
+/// tell: a hung API server keeps their connections open and silent for minutes, and a server
+/// that is back sends nothing on a quiet cluster.
 pub async fn check_reachability(
     client: kube::Client,
     interval: Duration,
@@ -116,8 +120,17 @@ pub async fn check_reachability(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        let started = Instant::now();
         let answered = tokio::time::timeout(interval, client.apiserver_version()).await;
-        if matches!(answered, Ok(Ok(_))) && signal_tx.send(Signal::Reachable).await.is_err() {
+        let signal = match answered {
+            Ok(Ok(_)) => Signal::Reachable,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "the API server did not answer");
+                Signal::Unreachable(started)
+            }
+            Err(_) => Signal::Unreachable(started),
+        };
+        if signal_tx.send(signal).await.is_err() {
             return;
         }
     }
@@ -164,6 +177,11 @@ mod tests {
         assert!(source.world(t0).is_some(), "fail static: the world stays");
         source.handle(Signal::Reachable, t0 + Duration::from_mins(6));
         assert_eq!(source.unreachable_since, None);
+        // A check that started earlier and timed out dates the outage from its start.
+        let t1 = t0 + Duration::from_mins(7);
+        source.handle(Signal::Unreachable(t1 - Duration::from_secs(5)), t1);
+        assert_eq!(source.unreachable_since, Some(t1 - Duration::from_secs(5)));
+        source.handle(Signal::Reachable, t1);
         source.handle(Signal::WatchError(Kind::Pod), t0 + Duration::from_mins(7));
         source.handle(
             Signal::Update(Update::Pod(Change::Reset(vec![]))),

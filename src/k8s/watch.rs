@@ -25,6 +25,8 @@ pub enum Signal {
     WatchError(Kind),
     /// The API server answered a reachability check.
     Reachable,
+    /// A reachability check started at this time got no answer in time.
+    Unreachable(tokio::time::Instant),
 }
 
 /// How one kind is watched: its summary and how to wrap a change of it.
