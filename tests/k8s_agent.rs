@@ -485,6 +485,28 @@ async fn scenario(mode: Mode, vip: &str) {
             .is_some_and(|r| !r.communities.iter().any(|c| c == GRACEFUL_SHUTDOWN))
     });
 
+    // 5b. A MED offset annotation on the Node raises the announced MED.
+    let offset =
+        |v: Option<&str>| json!({"metadata": {"annotations": {"kube-anycast.io/med-offset": v}}});
+    nodes
+        .patch(
+            &node,
+            &PatchParams::default(),
+            &Patch::Merge(offset(Some("20"))),
+        )
+        .await
+        .unwrap();
+    wait_rib(&bed, &agent, "MED 120 with the node's offset", |rib| {
+        route(rib, &route_prefix).is_some_and(|r| r.med == Some(120))
+    });
+    nodes
+        .patch(&node, &PatchParams::default(), &Patch::Merge(offset(None)))
+        .await
+        .unwrap();
+    wait_rib(&bed, &agent, "MED 100 without the offset", |rib| {
+        route(rib, &route_prefix).is_some_and(|r| r.med == Some(100))
+    });
+
     // 6. Events name the service, the node and what happened, rate-limited: the scenario
     // changed the state eight times within seconds, and a service gets a burst of BURST.
     check_events(&admin, &ns, &node, &agent).await;
