@@ -138,8 +138,6 @@ fn start_agent(
         .arg("--socket")
         .arg(socket)
         .args([
-            "--metrics-listen",
-            "127.0.0.1:0",
             "--drain-delay",
             "2s",
             "--log-level",
@@ -396,7 +394,7 @@ async fn scenario(mode: Mode, vip: &str) {
         &node,
         &socket,
         &dir,
-        &["--endpoints-from", from],
+        &["--endpoints-from", from, "--metrics-listen", "127.0.0.1:0"],
     );
     let relay = env!("CARGO_BIN_EXE_kube-anycast");
     let socket_arg = socket.display().to_string();
@@ -778,12 +776,13 @@ async fn api_outage_holds_routes_then_withdraws_after_api_stale_after_and_conver
     };
     endpoints.create_ready("web-1").await;
     let token = agent_token(&admin, &ns).await;
+    let metrics_addr = free_local_addr();
     let agent = start_agent(
         &kubeconfig(&cp, &dir, &token),
         &node,
         &socket,
         &dir,
-        &["--api-stale-after", "4s"],
+        &["--api-stale-after", "4s", "--metrics-listen", &metrics_addr],
     );
     let relay = env!("CARGO_BIN_EXE_kube-anycast");
     let socket_arg = socket.display().to_string();
@@ -820,6 +819,13 @@ async fn api_outage_holds_routes_then_withdraws_after_api_stale_after_and_conver
         withdrawn_after >= Duration::from_secs(4),
         "{withdrawn_after:?}"
     );
+    let metrics = scrape(&metrics_addr);
+    for line in [
+        "kube_anycast_k8s_readiness_stale 1",
+        "kube_anycast_k8s_api_unreachable 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
 
     // The API server is back: announced again, with no watch restart needed by hand.
     drop(frozen);
@@ -828,6 +834,13 @@ async fn api_outage_holds_routes_then_withdraws_after_api_stale_after_and_conver
         &agent,
         "announced when the API server is back",
         has_route,
+    );
+    let metrics = scrape(&metrics_addr);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "kube_anycast_k8s_readiness_stale 0"),
+        "{metrics}"
     );
     eprintln!(
         "[outage] withdrawn {withdrawn_after:.1?} after the API server froze (--api-stale-after 4s)"
@@ -848,4 +861,27 @@ fn the_agent_without_services_dir_needs_a_node_name() {
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--node-name"), "{stderr}");
+}
+
+/// A loopback address with a port that was free a moment ago.
+fn free_local_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("bind a free port: {e}"));
+    listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local address: {e}"))
+        .to_string()
+}
+
+/// GET /metrics over plain HTTP/1.0.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut conn = std::net::TcpStream::connect(addr)
+        .unwrap_or_else(|e| panic!("connect to the agent's metrics at {addr}: {e}"));
+    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: agent\r\n\r\n")
+        .unwrap_or_else(|e| panic!("send to {addr}: {e}"));
+    let mut text = String::new();
+    conn.read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("read from {addr}: {e}"));
+    text
 }

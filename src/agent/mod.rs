@@ -20,6 +20,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::exabgp::driver::{Applied, DriverConfig};
 use crate::exabgp::server;
 use crate::k8s::index::EndpointSource;
+use crate::k8s::metrics::K8sMetrics;
 use crate::k8s::stale::StaleAfter;
 use crate::k8s::{self, SourceConfig, applier};
 use crate::netlink::Addresses;
@@ -138,6 +139,9 @@ async fn run(args: AgentArgs, source: SourceKind) -> u8 {
     let ready = Arc::new(AtomicBool::new(false));
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = AgentMetrics::register(&mut registry);
+    let k8s_metrics = matches!(source, SourceKind::Kubernetes { .. })
+        .then(|| K8sMetrics::register(&mut registry))
+        .unwrap_or_default();
     let admin = crate::admin::AdminState {
         registry: Arc::new(registry),
         ready: ready.clone(),
@@ -168,6 +172,7 @@ async fn run(args: AgentArgs, source: SourceKind) -> u8 {
                 node_name: node,
                 stale_after: args.api_stale_after,
                 endpoints_from: args.endpoints_from,
+                metrics: k8s_metrics,
             };
             start_kubernetes(
                 &client,
@@ -218,8 +223,13 @@ fn start_kubernetes(
             .instrument(tracing::info_span!("status")),
     );
     tokio::spawn(
-        applier::run_applier(client.clone(), node.to_owned(), op_rx)
-            .instrument(tracing::info_span!("applier")),
+        applier::run_applier(
+            client.clone(),
+            node.to_owned(),
+            op_rx,
+            config.metrics.clone(),
+        )
+        .instrument(tracing::info_span!("applier")),
     );
 }
 

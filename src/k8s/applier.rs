@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::events::{Notice, Severity};
+use super::metrics::{K8sMetrics, OpLabel};
 use super::status::{Advertisement, Op, Writer};
 use crate::crd::advertisement::{NODE_LABEL, SERVICE_LABEL};
 use crate::crd::{AnycastAdvertisement, AnycastService};
@@ -118,7 +119,12 @@ pub async fn run_status(
 }
 
 /// Applies ops until the writer is gone and nothing is pending.
-pub async fn run_applier(client: Client, node: String, mut op_rx: mpsc::Receiver<Op>) {
+pub async fn run_applier(
+    client: Client,
+    node: String,
+    mut op_rx: mpsc::Receiver<Op>,
+    metrics: K8sMetrics,
+) {
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -133,7 +139,7 @@ pub async fn run_applier(client: Client, node: String, mut op_rx: mpsc::Receiver
         let retry_at = pending.values().map(|(_, _, due)| *due).min();
         tokio::select! {
             op = op_rx.recv() => match op {
-                Some(op) => queue(&recorder, &mut pending, op).await,
+                Some(op) => queue(&recorder, &metrics, &mut pending, op).await,
                 None if pending.is_empty() => return,
                 None => tokio::time::sleep(RETRY_MIN).await,
             },
@@ -141,7 +147,7 @@ pub async fn run_applier(client: Client, node: String, mut op_rx: mpsc::Receiver
         }
         // Take every op already queued before writing, so a burst collapses per object.
         while let Ok(op) = op_rx.try_recv() {
-            queue(&recorder, &mut pending, op).await;
+            queue(&recorder, &metrics, &mut pending, op).await;
         }
         let now = Instant::now();
         let due: Vec<_> = pending
@@ -153,7 +159,14 @@ pub async fn run_applier(client: Client, node: String, mut op_rx: mpsc::Receiver
             let Some((op, delay, _)) = pending.remove(&key) else {
                 continue;
             };
-            if let Err(e) = write(&client, &manager, &node, &op).await {
+            let result = write(&client, &manager, &node, &op).await;
+            let label = if matches!(op, Op::Delete { .. }) {
+                OpLabel::delete
+            } else {
+                OpLabel::apply
+            };
+            metrics.count_write(label, result.is_ok());
+            if let Err(e) = result {
                 tracing::warn!(error = %e, source = %error_source(&e), retry_in = ?delay, "status write failed; retrying");
                 let next = (delay * 2).min(RETRY_MAX);
                 pending.insert(key, (op, next, Instant::now() + delay));
@@ -165,11 +178,12 @@ pub async fn run_applier(client: Client, node: String, mut op_rx: mpsc::Receiver
 /// Events go out at once; applies and deletes replace what is pending for their object.
 async fn queue(
     recorder: &Recorder,
+    metrics: &K8sMetrics,
     pending: &mut BTreeMap<(String, String), (Op, Duration, Instant)>,
     op: Op,
 ) {
     if let Op::Notify(n) = &op {
-        notify(recorder, n).await;
+        metrics.count_write(OpLabel::event, notify(recorder, n).await);
     } else if let Some(obj) = op.object() {
         pending.insert(obj, (op, RETRY_MIN, Instant::now()));
     }
@@ -241,7 +255,8 @@ pub fn advertisement(a: &Advertisement, node: &str) -> AnycastAdvertisement {
     obj
 }
 
-async fn notify(recorder: &Recorder, n: &Notice) {
+/// Publishes one Event; true when the API server took it.
+async fn notify(recorder: &Recorder, n: &Notice) -> bool {
     let reference = ObjectReference {
         api_version: Some(AnycastService::api_version(&()).into_owned()),
         kind: Some(AnycastService::kind(&()).into_owned()),
@@ -261,12 +276,14 @@ async fn notify(recorder: &Recorder, n: &Notice) {
         secondary: None,
     };
     match tokio::time::timeout(CALL_TIMEOUT, recorder.publish(&event, &reference)).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(())) => true,
         Ok(Err(e)) => {
             tracing::warn!(service = %n.service, reason = n.reason, error = %e, "failed to publish an Event");
+            false
         }
         Err(_) => {
             tracing::warn!(service = %n.service, reason = n.reason, "timed out publishing an Event");
+            false
         }
     }
 }

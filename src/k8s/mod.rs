@@ -20,6 +20,7 @@
 pub mod applier;
 pub mod events;
 pub mod index;
+pub mod metrics;
 pub mod rbac;
 pub mod source;
 pub mod stale;
@@ -56,6 +57,8 @@ pub struct SourceConfig {
     pub stale_after: StaleAfter,
     /// `--endpoints-from`.
     pub endpoints_from: EndpointSource,
+    /// Where to count.
+    pub metrics: metrics::K8sMetrics,
 }
 
 /// Starts the watches and the source task; the world appears on `world_tx` once every watch
@@ -150,7 +153,8 @@ pub fn spawn_source(
     );
     let source = Source::new(&node, config.endpoints_from, config.stale_after);
     tokio::spawn(
-        source::run(source, signal_rx, world_tx).instrument(tracing::info_span!("source")),
+        source::run(source, signal_rx, world_tx, config.metrics.clone())
+            .instrument(tracing::info_span!("source")),
     );
 }
 

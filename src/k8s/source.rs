@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::index::{EndpointSource, Index};
+use super::metrics::K8sMetrics;
 use super::stale::{StaleAfter, is_stale, stale_at, withdraw_unprobed};
 use super::watch::Signal;
 use crate::engine::world::World;
@@ -72,6 +73,7 @@ pub async fn run(
     mut source: Source,
     mut signal_rx: mpsc::Receiver<Signal>,
     world_tx: watch::Sender<Option<World>>,
+    metrics: K8sMetrics,
 ) {
     let mut was_stale = false;
     loop {
@@ -86,6 +88,10 @@ pub async fn run(
             }
             was_stale = stale;
         }
+        metrics.readiness_stale.set(i64::from(stale));
+        metrics
+            .api_unreachable
+            .set(i64::from(source.unreachable_since.is_some()));
         let changed = world_tx.send_if_modified(|w| {
             let changed = *w != world;
             if changed {
@@ -99,12 +105,27 @@ pub async fn run(
         let wake = source.wake_at(now);
         tokio::select! {
             signal = signal_rx.recv() => match signal {
-                Some(s) => source.handle(s, Instant::now()),
+                Some(s) => {
+                    count(&metrics, &s);
+                    source.handle(s, Instant::now());
+                }
                 None => return,
             },
             () = sleep_until_opt(wake) => {}
             () = world_tx.closed() => return,
         }
+    }
+}
+
+fn count(metrics: &K8sMetrics, signal: &Signal) {
+    match signal {
+        Signal::WatchError(kind) => {
+            metrics.watch_errors.get_or_create(&(*kind).into()).inc();
+        }
+        Signal::Update(u) if u.is_reset() => {
+            metrics.relists.get_or_create(&u.kind().into()).inc();
+        }
+        _ => {}
     }
 }
 
