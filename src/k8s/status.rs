@@ -84,7 +84,8 @@ pub fn advertisement_name(service: &str, node: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Writer {
     node: String,
-    written: BTreeMap<ServiceKey, AnycastAdvertisementSpec>,
+    /// What was written per service: the owner's UID and the spec.
+    written: BTreeMap<ServiceKey, (String, AnycastAdvertisementSpec)>,
     reports: BTreeMap<ServiceKey, Report>,
     limiter: Limiter,
 }
@@ -99,7 +100,9 @@ impl Writer {
             .filter(|a| a.spec.node == node)
             .filter_map(|a| {
                 let ns = a.metadata.namespace?;
-                Some((ServiceKey::new(ns, a.spec.service.clone()), a.spec))
+                let owner = a.metadata.owner_references.into_iter().flatten().next();
+                let uid = owner.map(|o| o.uid).unwrap_or_default();
+                Some((ServiceKey::new(ns, a.spec.service.clone()), (uid, a.spec)))
             })
             .collect();
         Self {
@@ -123,7 +126,8 @@ impl Writer {
             if report.state == State::NotSelected {
                 continue;
             }
-            let old = self.written.get(key);
+            let old_uid = self.written.get(key).map(|(u, _)| u);
+            let old = self.written.get(key).map(|(_, s)| s);
             let spec = self.spec(key, report, world, old, now);
             let old_report = self.reports.get(key).cloned().or_else(|| {
                 old.map(|o| Report {
@@ -140,7 +144,9 @@ impl Writer {
                     ops.push(Op::Notify(n));
                 }
             }
-            if old != Some(&spec) {
+            // A service deleted and created again between two plans has a new UID: the owner
+            // reference must follow, or garbage collection would take the advertisement.
+            if old != Some(&spec) || old_uid != Some(uid) {
                 ops.push(Op::Apply(Box::new(Advertisement {
                     service: key.clone(),
                     name: advertisement_name(&key.name, &self.node),
@@ -148,7 +154,7 @@ impl Writer {
                     spec: spec.clone(),
                 })));
             }
-            written.insert(key.clone(), spec);
+            written.insert(key.clone(), (uid.clone(), spec));
         }
         for key in self.written.keys().filter(|k| !written.contains_key(*k)) {
             ops.push(Op::Delete {

@@ -167,6 +167,12 @@ fn a_restart_rewrites_nothing_unchanged_and_deletes_leftovers() {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some("ns".into()),
+            owner_references: Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    uid: format!("uid-{}", spec.service),
+                    ..Default::default()
+                },
+            ]),
             ..ObjectMeta::default()
         },
         spec,
@@ -202,4 +208,21 @@ fn only_kubernetes_services_get_advertisements() {
             .update(&plan, &World::default(), Timestamp::UNIX_EPOCH)
             .is_empty()
     );
+}
+
+#[test]
+fn a_service_created_again_gets_its_owner_reference_rewritten() {
+    let mut writer = Writer::new(NODE, vec![]);
+    let t = Timestamp::UNIX_EPOCH;
+    let up = mk_plan(&[("web", mk_report(State::Up, Some(100)))]);
+    assert_eq!(
+        applies(&writer.update(&up, &mk_world(&["web"]), t)).len(),
+        1
+    );
+    let mut again = mk_world(&["web"]);
+    again
+        .service_uids
+        .insert(ServiceKey::new("ns", "web"), "uid-new".into());
+    let ops = writer.update(&up, &again, t);
+    assert_eq!(applies(&ops)[0].owner_uid, "uid-new");
 }
