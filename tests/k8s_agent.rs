@@ -509,6 +509,37 @@ async fn scenario(mode: Mode, vip: &str) {
     // changed the state eight times within seconds, and a service gets a burst of BURST.
     check_events(&admin, &ns, &node, &agent).await;
 
+    // 6b. A node selector that excludes this node: withdrawn and the advertisement deleted;
+    // selecting it again brings both back.
+    let select = |sel: serde_json::Value| json!({"spec": {"nodeSelector": sel}});
+    let elsewhere = select(json!({"kube-anycast.io/zone": "elsewhere"}));
+    services
+        .patch("web", &PatchParams::default(), &Patch::Merge(elsewhere))
+        .await
+        .unwrap();
+    wait_rib(&bed, &agent, "withdrawn when not selected", |rib| {
+        !has_route(rib)
+    });
+    eventually(
+        "advertisement deleted when not selected",
+        &agent,
+        async || matches!(adverts.get_opt(&name).await, Ok(None)).then_some(()),
+    )
+    .await;
+    services
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(select(serde_json::Value::Null)),
+        )
+        .await
+        .unwrap();
+    wait_rib(&bed, &agent, "announced when selected again", has_route);
+    eventually("advertisement back", &agent, async || {
+        adverts.get_opt(&name).await.ok().flatten()
+    })
+    .await;
+
     // 7. Deleting the service withdraws and deletes the advertisement.
     services
         .delete("web", &DeleteParams::background())
