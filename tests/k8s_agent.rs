@@ -1,7 +1,7 @@
 //! The Kubernetes agent end to end: a real kube-apiserver (tests/support/controlplane), a real
 //! ExaBGP 5.0.15 whose API process is `kube-anycast exabgp-relay`, a real gobgpd whose RIB is
 //! the oracle, and the `kube-anycast agent` binary authenticating with a TokenRequest token of
-//! a ServiceAccount bound only to the rules of deploy/rbac.yaml. Needs root (the BGP test bed)
+//! a ServiceAccount bound only to the rules of src/k8s/rbac.yaml. Needs root (the BGP test bed)
 //! and the control-plane binaries; fails loudly without them.
 //!
 //! The pure parts (index, status writer, Events, staleness) have their unit tests beside the
@@ -64,7 +64,7 @@ impl Drop for Agent {
     reason = "test fixture: a failed setup step fails the test"
 )]
 async fn agent_token(admin: &Client, ns: &str) -> String {
-    let role: ClusterRole = serde_saphyr::from_str(CLUSTER_ROLE_YAML).expect("deploy/rbac.yaml");
+    let role: ClusterRole = serde_saphyr::from_str(CLUSTER_ROLE_YAML).expect("src/k8s/rbac.yaml");
     Api::<ClusterRole>::all(admin.clone())
         .patch(
             CLUSTER_ROLE,
@@ -750,7 +750,7 @@ fn rule_triples(role: &ClusterRole) -> Vec<(String, String, String)> {
 }
 
 #[test]
-fn the_rendered_chart_grants_exactly_deploy_rbac() {
+fn the_rendered_chart_grants_exactly_the_agents_rules() {
     let ours: ClusterRole = serde_saphyr::from_str(CLUSTER_ROLE_YAML).unwrap();
     let rendered =
         std::fs::read_to_string(controlplane::repo_dir().join("deploy/10-kube-anycast.yaml"))
