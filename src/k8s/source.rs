@@ -108,6 +108,12 @@ pub async fn run(
                 Some(s) => {
                     count(&metrics, &s);
                     source.handle(s, Instant::now());
+                    // Publish once per burst (a relist of every kind at start, a busy
+                    // namespace): the engine plans from the latest world anyway.
+                    while let Ok(s) = signal_rx.try_recv() {
+                        count(&metrics, &s);
+                        source.handle(s, Instant::now());
+                    }
                 }
                 None => return,
             },
