@@ -15,6 +15,7 @@ pub mod engine;
 pub mod exabgp;
 pub mod health;
 pub mod healthcheck;
+pub mod k8s;
 pub mod model;
 pub mod netlink;
 pub mod plan;
