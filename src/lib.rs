@@ -21,3 +21,4 @@ pub mod netlink;
 pub mod plan;
 pub mod probe;
 pub mod telemetry;
+pub mod timer;

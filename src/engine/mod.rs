@@ -123,7 +123,7 @@ impl Engine {
                     }
                     st.verdicts.insert(v.key, v.passing);
                 }
-                () = sleep_until_opt(st.replan_at) => {}
+                () = crate::timer::sleep_until(st.replan_at) => {}
                 () = &mut shutdown, if st.shutdown_at.is_none() => {
                     tracing::info!("shutting down: draining, then withdrawing");
                     st.shutdown_at = Some(Instant::now());
@@ -312,13 +312,6 @@ fn exec_allowed(world: &World, key: &ServiceKey) -> bool {
         .values()
         .filter_map(|p| p.as_ref().ok())
         .any(|p| p.allow_exec && p.grants_namespace(&labels))
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

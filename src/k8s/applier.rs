@@ -143,7 +143,7 @@ pub async fn run_applier(
                 None if pending.is_empty() => return,
                 None => tokio::time::sleep(RETRY_MIN).await,
             },
-            () = sleep_until_opt(retry_at) => {}
+            () = crate::timer::sleep_until(retry_at) => {}
         }
         // Take every op already queued before writing, so a burst collapses per object.
         while let Ok(op) = op_rx.try_recv() {
@@ -285,12 +285,5 @@ async fn notify(recorder: &Recorder, n: &Notice) -> bool {
             tracing::warn!(service = %n.service, reason = n.reason, "timed out publishing an Event");
             false
         }
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }

@@ -117,7 +117,7 @@ pub async fn run(
                 }
                 None => return,
             },
-            () = sleep_until_opt(wake) => {}
+            () = crate::timer::sleep_until(wake) => {}
             () = world_tx.closed() => return,
         }
     }
@@ -160,13 +160,6 @@ pub async fn check_reachability(
         if signal_tx.send(signal).await.is_err() {
             return;
         }
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 
