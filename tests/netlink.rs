@@ -103,3 +103,24 @@ fn labels_and_missing_interfaces() {
         assert!(dup.to_string().contains("198.51.100.1/32"), "{dup}");
     });
 }
+
+#[test]
+fn ten_thousand_vips_in_one_reconcile() {
+    in_private_netns(|| async {
+        let vips = Vips::new(Addresses::connect().unwrap(), "lo");
+        let wanted: BTreeSet<IpNet> = (0..10_000u32)
+            .map(|i| {
+                IpNet::from(std::net::IpAddr::from(std::net::Ipv4Addr::from(
+                    0xC612_0000 + i,
+                )))
+            })
+            .collect();
+        let changes = vips.reconcile(&wanted).await.unwrap();
+        assert_eq!(changes.add.len(), 10_000);
+        let (_, ours) = vips.present().await.unwrap();
+        assert_eq!(ours, wanted);
+        let changes = vips.reconcile(&BTreeSet::new()).await.unwrap();
+        assert_eq!(changes.remove.len(), 10_000);
+        assert!(vips.present().await.unwrap().1.is_empty());
+    });
+}

@@ -148,6 +148,18 @@ impl Addresses {
         protocol: Option<u8>,
     ) -> Result<(), AddressError> {
         let index = self.link_index(link).await?;
+        self.add_at(link, index, prefix, label, protocol).await
+    }
+
+    /// Adds an address to the interface with this index (no lookup by name: for bulk changes).
+    pub async fn add_at(
+        &self,
+        link: &str,
+        index: u32,
+        prefix: IpNet,
+        label: Option<&str>,
+        protocol: Option<u8>,
+    ) -> Result<(), AddressError> {
         let mut req = self
             .handle
             .address()
@@ -176,6 +188,16 @@ impl Addresses {
     /// Removes an address.
     pub async fn remove(&self, link: &str, prefix: IpNet) -> Result<(), AddressError> {
         let index = self.link_index(link).await?;
+        self.remove_at(link, index, prefix).await
+    }
+
+    /// Removes an address from the interface with this index (no lookup by name).
+    pub async fn remove_at(
+        &self,
+        link: &str,
+        index: u32,
+        prefix: IpNet,
+    ) -> Result<(), AddressError> {
         let mut msg = AddressMessage::default();
         msg.header.family = match prefix.addr() {
             IpAddr::V4(_) => rtnetlink::packet_route::AddressFamily::Inet,

@@ -3,12 +3,16 @@
 
 use std::collections::BTreeSet;
 
+use futures::StreamExt;
 use ipnet::IpNet;
 
 use super::{AddressError, Addresses};
 
 /// The `IFA_PROTO` value that marks an address as kube-anycast's ('K').
 pub const PROTO_KUBE_ANYCAST: u8 = 0x4b;
+
+/// Address changes sent to the kernel before their answers arrive.
+const IN_FLIGHT: usize = 64;
 
 /// What to change on the interface: pure, from what is there and what is wanted.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -48,19 +52,39 @@ impl Vips {
         }
     }
 
-    /// Applies the wanted set (host routes); returns the changes made. Stops at the first failure.
+    /// Applies the wanted set (host routes); returns the changes made. Changes go to the kernel
+    /// many at a time (thousands of VIPs would otherwise cost one round trip each); the first
+    /// failure is returned after the others finished.
     pub async fn reconcile(&self, wanted: &BTreeSet<IpNet>) -> Result<VipChanges, AddressError> {
         let (present, ours) = self.present().await?;
         let changes = vip_changes(&present, &ours, wanted);
-        for prefix in &changes.add {
-            self.addresses
-                .add_marked(&self.link, *prefix, None, Some(PROTO_KUBE_ANYCAST))
-                .await?;
+        if changes.add.is_empty() && changes.remove.is_empty() {
+            return Ok(changes);
         }
-        for prefix in &changes.remove {
-            self.addresses.remove(&self.link, *prefix).await?;
-        }
-        Ok(changes)
+        let index = self.addresses.link_index(&self.link).await?;
+        let link = self.link.as_str();
+        let adds = changes.add.iter().map(|p| {
+            futures::future::Either::Left(self.addresses.add_at(
+                link,
+                index,
+                *p,
+                None,
+                Some(PROTO_KUBE_ANYCAST),
+            ))
+        });
+        let removes = changes
+            .remove
+            .iter()
+            .map(|p| futures::future::Either::Right(self.addresses.remove_at(link, index, *p)));
+        let results: Vec<Result<(), AddressError>> = futures::stream::iter(adds.chain(removes))
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        results
+            .into_iter()
+            .find(Result::is_err)
+            .unwrap_or(Ok(()))
+            .map(|()| changes)
     }
 
     /// Every address on the link, and those marked as ours.
