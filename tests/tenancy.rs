@@ -434,3 +434,30 @@ fn every_prefix_on_the_wire_is_a_granted_host_route() {
         }
     }
 }
+
+#[test]
+fn the_line_checker_refuses_what_the_encoder_must_never_write() {
+    let good = "neighbor 10.0.0.1, neighbor 10.0.0.2 announce route 192.0.2.1/32 next-hop self med 100 community [ 65000:1 no-export ] as-path [ 65000 ] path-information 3\n";
+    assert_eq!(check_line(good).unwrap().prefixes.len(), 1);
+    let bulk = "neighbor * withdraw attributes next-hop 10.0.0.1 nlri 192.0.2.1/32 192.0.2.2/32\n";
+    assert_eq!(check_line(bulk).unwrap().prefixes.len(), 2);
+    for bad in [
+        "neighbor * announce route 192.0.2.1/32 next-hop self",
+        "neighbor * announce route 192.0.2.1/32 next-hop self\nneighbor * announce route 0.0.0.0/0 next-hop self\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self; shutdown\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self community [ 65000:1\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self community [ ]\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self community [ x ]\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self med 1 med 2\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self as-path [ 1 ] med 2\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self rd 1:1\n",
+        "neighbor * withdraw route 192.0.2.1/32 next-hop self med 5\n",
+        "neighbor * announce route 192.0.2.1/24 next-hop self\n",
+        "neighbor * announce route 192.0.2.1/32  next-hop self\n",
+        "neighbor *, neighbor 10.0.0.1 announce route 192.0.2.1/32 next-hop self\n",
+        "neighbor * announce attributes next-hop self nlri\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self med 1\u{e9}\n",
+    ] {
+        assert!(check_line(bad).is_err(), "accepted {bad:?}");
+    }
+}

@@ -196,8 +196,10 @@ fn parse_prefix(word: Option<&&str>) -> Result<IpNet, String> {
         .parse()
         .map_err(|_| format!("{word:?} is not a prefix"))?;
     // The encoder writes the canonical form; anything else was not written by it.
-    if net.to_string() != *word {
-        return Err(format!("{word:?} is not in canonical form"));
+    if net.to_string() != *word || net.trunc() != net {
+        return Err(format!(
+            "{word:?} is not a canonical prefix without host bits"
+        ));
     }
     Ok(net)
 }
