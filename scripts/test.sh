@@ -29,8 +29,8 @@ stage "clippy"
 cargo clippy --locked --all-targets -- -D warnings
 stage "unit and property tests"
 cargo test --locked --lib --bins
-stage "netlink tests in a private network namespace"
-cargo test --locked --test netlink
+stage "netlink tests in a private network namespace; healthcheck metrics, JSON logs, native checks"
+cargo test --locked --test netlink --test healthcheck_extras
 stage "healthcheck: differential against ExaBGP 5.0.15, and end to end on the BGP test bed"
 cargo test --locked --no-fail-fast --test bgp_testbed --test healthcheck_differential --test healthcheck_bgp
 stage "the demo, non-interactive: checks what the BGP peer saw, and that nothing is left behind"

@@ -218,7 +218,9 @@ pub async fn run(dir: PathBuf, node_name: String, world_tx: watch::Sender<Option
             changed
         });
         if event_rx.recv().await.is_none() {
-            return;
+            // No watcher: keep the last world (and the agent running) rather than end the source,
+            // which the engine would take for a shutdown.
+            std::future::pending::<()>().await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         while event_rx.try_recv().is_ok() {}

@@ -53,6 +53,9 @@ pub struct Engine {
 
 struct State {
     verdicts: BTreeMap<ProbeKey, bool>,
+    /// The probe runs of the last plan, so that a probe of each local pod counts as passing
+    /// only when every one of its runs passes.
+    jobs: Vec<ProbeKey>,
     generation: u64,
     last_rib: Option<Rib>,
     drain_started: Option<Instant>,
@@ -68,6 +71,7 @@ impl Engine {
         let mut probes = ProbeSet::new(verdict_tx);
         let mut st = State {
             verdicts: BTreeMap::new(),
+            jobs: Vec::new(),
             generation: 0,
             last_rib: None,
             drain_started: None,
@@ -132,7 +136,9 @@ impl Engine {
         }
         self.sync_vips(st, &planned.rib).await;
         let exec_allowed = |key: &ServiceKey| exec_allowed(&world, key);
-        let reset = probes.reconcile(probe_jobs(&world, &planned, exec_allowed));
+        let jobs = probe_jobs(&world, &planned, exec_allowed);
+        st.jobs = jobs.iter().map(|j| j.key.clone()).collect();
+        let reset = probes.reconcile(jobs);
         for key in reset {
             st.verdicts.remove(&key);
         }
@@ -174,12 +180,7 @@ impl Engine {
                     },
                     (None, Err(_)) => world::EndpointCounts::default(),
                 };
-                let probes = st
-                    .verdicts
-                    .iter()
-                    .filter(|((svc_key, _), _)| svc_key == key)
-                    .map(|((_, name), passing)| (name.clone(), *passing))
-                    .collect();
+                let probes = probe_verdicts(key, &st.jobs, &st.verdicts);
                 (
                     key.clone(),
                     LocalHealth {
@@ -244,6 +245,22 @@ impl Engine {
     }
 }
 
+/// Each probe of a service passes when every one of its runs has a passing verdict.
+fn probe_verdicts(
+    key: &ServiceKey,
+    jobs: &[ProbeKey],
+    verdicts: &BTreeMap<ProbeKey, bool>,
+) -> BTreeMap<String, bool> {
+    let mut out: BTreeMap<String, bool> = BTreeMap::new();
+    for job in jobs.iter().filter(|j| &j.0 == key) {
+        let passing = verdicts.get(job).copied().unwrap_or(false);
+        out.entry(job.1.clone())
+            .and_modify(|p| *p &= passing)
+            .or_insert(passing);
+    }
+    out
+}
+
 /// True when a pool that grants the service's namespace allows exec probes.
 fn exec_allowed(world: &World, key: &ServiceKey) -> bool {
     let labels = world
@@ -262,5 +279,42 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_of_each_pod_passes_only_when_all_pass() {
+        let svc = ServiceKey::new("ns", "web");
+        let other = ServiceKey::new("ns", "dns");
+        let pod = |i: u8| Some(std::net::IpAddr::from([10, 0, 0, i]));
+        let jobs = vec![
+            (svc.clone(), "http".to_owned(), pod(1)),
+            (svc.clone(), "http".to_owned(), pod(2)),
+            (svc.clone(), "tcp".to_owned(), None),
+            (other.clone(), "tcp".to_owned(), None),
+        ];
+        let mut verdicts = BTreeMap::from([
+            (jobs[0].clone(), true),
+            (jobs[2].clone(), true),
+            (jobs[3].clone(), false),
+        ]);
+        // The second pod has no verdict yet: failing.
+        let got = probe_verdicts(&svc, &jobs, &verdicts);
+        assert_eq!(
+            got,
+            BTreeMap::from([("http".to_owned(), false), ("tcp".to_owned(), true)])
+        );
+        verdicts.insert(jobs[1].clone(), true);
+        assert!(probe_verdicts(&svc, &jobs, &verdicts)["http"]);
+        verdicts.insert(jobs[0].clone(), false);
+        assert!(!probe_verdicts(&svc, &jobs, &verdicts)["http"]);
+        assert_eq!(
+            probe_verdicts(&other, &jobs, &verdicts),
+            BTreeMap::from([("tcp".to_owned(), false)])
+        );
     }
 }

@@ -8,8 +8,9 @@ use crate::plan::{Check, Plan, ServiceKey, ValidProbe, ValidService};
 use crate::probe::schedule::{ProbeAction, ProbeJob, ProbeTiming};
 use crate::probe::{HttpProbe, TcpProbe};
 
-/// A probe's identity: its service and name.
-pub type ProbeKey = (ServiceKey, String);
+/// A probe run's identity: its service, the probe's name, and for probes of each local pod, the
+/// pod's IP (such a probe passes only while it passes for every local pod).
+pub type ProbeKey = (ServiceKey, String, Option<IpAddr>);
 
 /// The jobs to run: the probes of every service the plan says runs probes.
 pub fn probe_jobs(
@@ -29,19 +30,26 @@ pub fn probe_jobs(
         }
         for probe in &service.probes {
             let pods = world.pod_ips.get(key).map_or(&[][..], Vec::as_slice);
-            let action = action_for(service, probe, pods, exec_allowed(key));
-            jobs.push(ProbeJob {
-                key: (key.clone(), probe.name.clone()),
-                fingerprint: format!("{probe:?}|{:?}|{pods:?}", service.timings),
-                action,
-                timing: ProbeTiming {
-                    interval: service.timings.interval,
-                    fast_interval: service.timings.fast_interval,
-                    timeout: probe.timeout,
-                    rise: service.timings.rise,
-                    fall: service.timings.fall,
-                },
-            });
+            let targets: Vec<Option<IpAddr>> = match probe.target {
+                ProbeTarget::LocalPods if !pods.is_empty() => {
+                    pods.iter().copied().map(Some).collect()
+                }
+                _ => vec![None],
+            };
+            for pod in targets {
+                jobs.push(ProbeJob {
+                    key: (key.clone(), probe.name.clone(), pod),
+                    fingerprint: format!("{probe:?}|{:?}", service.timings),
+                    action: action_for(service, probe, pod, exec_allowed(key)),
+                    timing: ProbeTiming {
+                        interval: service.timings.interval,
+                        fast_interval: service.timings.fast_interval,
+                        timeout: probe.timeout,
+                        rise: service.timings.rise,
+                        fall: service.timings.fall,
+                    },
+                });
+            }
         }
     }
     jobs
@@ -50,14 +58,13 @@ pub fn probe_jobs(
 fn action_for(
     service: &ValidService,
     probe: &ValidProbe,
-    pods: &[IpAddr],
+    pod: Option<IpAddr>,
     exec_allowed: bool,
 ) -> ProbeAction {
     let host = match probe.target {
         ProbeTarget::ServiceIP => service.addresses.first().map(ToString::to_string),
         ProbeTarget::Address => probe.address.clone(),
-        // TODO(#6): one job per local pod, passing when all pass; the first pod stands in.
-        ProbeTarget::LocalPods => pods.first().map(ToString::to_string),
+        ProbeTarget::LocalPods => pod.map(|ip| ip.to_string()),
     };
     let unsupported = |why: &str| ProbeAction::Unsupported(format!("probe {}: {why}", probe.name));
     match &probe.check {
@@ -71,7 +78,7 @@ fn action_for(
             Some(addr) => {
                 TcpProbe::new(&addr).map_or_else(|e| unsupported(&e.to_string()), ProbeAction::Tcp)
             }
-            None => unsupported("no target address (no local pod?)"),
+            None => unsupported("no target address (no ready local pod)"),
         },
         Check::Http {
             port,
@@ -81,7 +88,7 @@ fn action_for(
             body_contains,
         } => {
             let Some(addr) = host.map(|h| endpoint(&h, *port)) else {
-                return unsupported("no target address (no local pod?)");
+                return unsupported("no target address (no ready local pod)");
             };
             let scheme = if *https { "https" } else { "http" };
             let url = format!("{scheme}://{addr}{path}");
