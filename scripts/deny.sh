@@ -6,7 +6,7 @@
 # The advisories check needs the RustSec advisory database, which cargo-deny clones from
 # GitHub; this workplace reaches only package registries, so the check runs only when a local
 # copy exists in $CARGO_HOME/advisory-dbs (where cargo-deny keeps its checkout; copy one there
-# from a machine that has fetched it). Then it runs offline (--disable-fetch) against that copy.
+# from a machine that has fetched it). Then it runs offline (--frozen) against that copy.
 # Otherwise the script says that it skipped it: run `cargo deny check advisories` where GitHub is
 # reachable, before a release.
 #
@@ -30,7 +30,7 @@ cargo deny --locked check licenses sources bans
 db="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
 if compgen -G "$db/*/crates" >/dev/null; then
   log "advisories: against the local database in $db (not fetched)"
-  cargo deny --locked check --disable-fetch advisories
+  cargo deny --frozen check advisories
 else
   log "advisories: SKIPPED, no local RustSec database in $db (GitHub is unreachable here)"
 fi
