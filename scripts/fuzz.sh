@@ -36,6 +36,11 @@ if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   export RUSTC_BOOTSTRAP=1
 fi
 
+# healthcheck_args writes its config-file inputs under TMPDIR: keep them in a scratch directory.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
+
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
 flags=(--sanitizer none --target-dir "${KAT_FUZZ_TARGET_DIR:-$KAT_CACHE/target-fuzz}")
