@@ -37,10 +37,12 @@ stage "netlink tests in a private network namespace; healthcheck metrics, JSON l
 cargo test --locked --test netlink --test healthcheck_extras
 stage "healthcheck: differential against ExaBGP 5.0.15, and end to end on the BGP test bed"
 cargo test --locked --no-fail-fast --test bgp_testbed --test healthcheck_differential --test healthcheck_bgp
+stage "agent: end to end on the BGP test bed (standalone agent + exabgp-relay + gobgpd)"
+cargo test --locked --no-fail-fast --test agent_bgp
 stage "the demo, non-interactive: checks what the BGP peer saw, and that nothing is left behind"
 ./scripts/demo.sh --ci
-stage "Kubernetes integration tests (control plane built once, cached)"
-bash scripts/ci-controlplane.sh --test k8s_harness --test crd_apiserver
+stage "Kubernetes integration tests and the agent end to end (control plane built once, cached; ExaBGP + GoBGP)"
+bash scripts/ci-controlplane.sh --test k8s_harness --test crd_apiserver --test k8s_agent --test k8s_watch_traffic
 stage "packaging: hadolint, ExaBGP image pin, Helm chart against the real API server and ExaBGP"
 bash scripts/ci-packaging.sh
 stage "fuzzing (bounded): each cargo-fuzz target for 20 s"

@@ -181,3 +181,36 @@ mod tests {
         assert!(parse_duration("5 parsecs").is_err());
     }
 }
+
+#[cfg(test)]
+mod chart_tests {
+    use super::*;
+
+    /// The chart spells out every agent flag; they must all parse, so that a renamed flag fails
+    /// here rather than in a crash-looping DaemonSet.
+    #[test]
+    fn the_rendered_chart_passes_flags_the_agent_accepts() {
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(include_str!("../deploy/10-kube-anycast.yaml")).unwrap();
+        let ds = docs
+            .iter()
+            .find(|d| d["kind"] == "DaemonSet")
+            .expect("a DaemonSet in deploy/");
+        let containers = ds["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap();
+        let agent = containers
+            .iter()
+            .find(|c| c["name"] == "agent")
+            .expect("the agent container");
+        let args: Vec<&str> = agent["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let cli = Cli::try_parse_from(std::iter::once("kube-anycast").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("the chart's agent args {args:?} do not parse: {e}"));
+        assert!(matches!(cli.command, Command::Agent(_)));
+    }
+}

@@ -38,7 +38,9 @@ pub fn init(args: &LogArgs) -> Result<(), LogLevelError> {
         .map_err(|e| LogLevelError(args.log_level.clone(), e))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: logs collected by ExaBGP or the kubelet stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     // A second init (tests) is harmless: the first subscriber stays.
     let _ = match args.log_format {
         LogFormat::Text => builder.try_init(),

@@ -10,13 +10,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument as _;
 
 use crate::cli::parse_duration;
 use crate::engine::metrics::AgentMetrics;
+use crate::engine::world::World;
 use crate::engine::{Engine, EngineConfig};
 use crate::exabgp::driver::{Applied, DriverConfig};
 use crate::exabgp::server;
+use crate::k8s::index::EndpointSource;
+use crate::k8s::metrics::K8sMetrics;
+use crate::k8s::stale::StaleAfter;
+use crate::k8s::{self, SourceConfig, applier};
 use crate::netlink::Addresses;
 use crate::netlink::vips::Vips;
 use crate::plan::Plan;
@@ -25,13 +31,24 @@ use crate::telemetry::{self, LogArgs};
 /// Flags of `kube-anycast agent`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AgentArgs {
-    /// This node's name (from the downward API in a DaemonSet).
-    #[arg(long, env = "NODE_NAME", default_value = "localhost")]
-    pub node_name: String,
+    /// This node's name (from the downward API in a DaemonSet). Required with Kubernetes;
+    /// `localhost` by default with `--services-dir`.
+    #[arg(long, env = "NODE_NAME")]
+    pub node_name: Option<String>,
     /// Run without Kubernetes: read AnycastService, AnycastPool, Namespace and Node YAML from
-    /// this directory, and reload when it changes.
+    /// this directory, and reload when it changes. Without it the agent watches Kubernetes
+    /// (in-cluster config, or KUBECONFIG).
     #[arg(long, env = "KUBE_ANYCAST_SERVICES_DIR")]
     pub services_dir: Option<PathBuf>,
+    /// After the API server has been unreachable this long, withdraw the services that only
+    /// Kubernetes readiness backs (probes keep running): a duration such as `10m`, or `never`.
+    #[arg(long, env = "KUBE_ANYCAST_API_STALE_AFTER", default_value = "10m")]
+    pub api_stale_after: StaleAfter,
+    /// Where `readiness.service` counts local endpoints: `pods` (this node's Pods matched
+    /// against the Service's selector; scales with the node) or `endpointslices` (every
+    /// EndpointSlice; needed for Services without a selector).
+    #[arg(long, env = "KUBE_ANYCAST_ENDPOINTS_FROM", value_enum, default_value_t = EndpointSource::Pods)]
+    pub endpoints_from: EndpointSource,
     /// The unix socket the relay (`kube-anycast exabgp-relay`, run by ExaBGP) connects to.
     #[arg(
         long,
@@ -63,9 +80,18 @@ pub fn main(args: &AgentArgs) -> u8 {
         eprintln!("kube-anycast agent: {e}");
         return 64;
     }
-    let Some(dir) = args.services_dir.clone() else {
-        tracing::error!("the Kubernetes source is not built yet: give --services-dir");
-        return 64;
+    let source = match (&args.services_dir, &args.node_name) {
+        (Some(dir), node) => SourceKind::Files {
+            dir: dir.clone(),
+            node: node.clone().unwrap_or_else(|| "localhost".to_owned()),
+        },
+        (None, Some(node)) if !node.is_empty() => SourceKind::Kubernetes { node: node.clone() },
+        (None, _) => {
+            tracing::error!(
+                "--node-name (NODE_NAME) is required with Kubernetes (without --services-dir)"
+            );
+            return 64;
+        }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -78,10 +104,16 @@ pub fn main(args: &AgentArgs) -> u8 {
             return 1;
         }
     };
-    runtime.block_on(run(args.clone(), dir))
+    runtime.block_on(run(args.clone(), source))
 }
 
-async fn run(args: AgentArgs, dir: PathBuf) -> u8 {
+/// Where the world comes from.
+enum SourceKind {
+    Files { dir: PathBuf, node: String },
+    Kubernetes { node: String },
+}
+
+async fn run(args: AgentArgs, source: SourceKind) -> u8 {
     let listener = match server::listen(&args.socket) {
         Ok(l) => l,
         Err(e) => {
@@ -107,6 +139,9 @@ async fn run(args: AgentArgs, dir: PathBuf) -> u8 {
     let ready = Arc::new(AtomicBool::new(false));
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = AgentMetrics::register(&mut registry);
+    let k8s_metrics = matches!(source, SourceKind::Kubernetes { .. })
+        .then(|| K8sMetrics::register(&mut registry))
+        .unwrap_or_default();
     let admin = crate::admin::AdminState {
         registry: Arc::new(registry),
         ready: ready.clone(),
@@ -121,7 +156,33 @@ async fn run(args: AgentArgs, dir: PathBuf) -> u8 {
         applied_tx,
         DriverConfig::default(),
     ));
-    tokio::spawn(files::run(dir, args.node_name.clone(), world_tx));
+    match source {
+        SourceKind::Files { dir, node } => {
+            tokio::spawn(files::run(dir, node, world_tx));
+        }
+        SourceKind::Kubernetes { node } => {
+            let client = match kube::Client::try_default().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "failed to configure the Kubernetes client (in-cluster or KUBECONFIG)");
+                    return 64;
+                }
+            };
+            let config = SourceConfig {
+                node_name: node,
+                stale_after: args.api_stale_after,
+                endpoints_from: args.endpoints_from,
+                metrics: k8s_metrics,
+            };
+            start_kubernetes(
+                &client,
+                &config,
+                world_tx,
+                plan_rx.clone(),
+                world_rx.clone(),
+            );
+        }
+    }
     tokio::spawn(crate::engine::metrics::run(
         metrics,
         plan_rx.clone(),
@@ -143,6 +204,33 @@ async fn run(args: AgentArgs, dir: PathBuf) -> u8 {
     let _ = std::fs::remove_file(&args.socket);
     tracing::info!("stopped");
     0
+}
+
+/// Starts the Kubernetes source and the status writer and applier.
+fn start_kubernetes(
+    client: &kube::Client,
+    config: &SourceConfig,
+    world_tx: watch::Sender<Option<World>>,
+    plan_rx: watch::Receiver<Arc<Plan>>,
+    world_rx: watch::Receiver<Option<World>>,
+) {
+    let node = &config.node_name;
+    k8s::spawn_source(client, config, world_tx);
+    // Bounded: a stalled API server slows the writer, which then skips to the latest plan.
+    let (op_tx, op_rx) = mpsc::channel(256);
+    tokio::spawn(
+        applier::run_status(client.clone(), node.to_owned(), plan_rx, world_rx, op_tx)
+            .instrument(tracing::info_span!("status")),
+    );
+    tokio::spawn(
+        applier::run_applier(
+            client.clone(),
+            node.to_owned(),
+            op_rx,
+            config.metrics.clone(),
+        )
+        .instrument(tracing::info_span!("applier")),
+    );
 }
 
 /// Ready once a plan exists and ExaBGP acknowledged one (a relay is connected).

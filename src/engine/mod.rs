@@ -24,7 +24,7 @@ use crate::exabgp::driver::{Applied, Desired};
 use crate::model::Rib;
 use crate::netlink::vips::Vips;
 use crate::plan::{Inputs, LocalHealth, Plan, ServiceKey, plan};
-use crate::probe::schedule::{ProbeSet, Verdict};
+use crate::probe::schedule::{ProbeJob, ProbeSet, Verdict};
 
 /// Engine settings.
 #[derive(Debug, Clone, Copy)]
@@ -62,7 +62,32 @@ struct State {
     shutdown_at: Option<Instant>,
     replan_at: Option<Instant>,
     vips_wanted: Option<BTreeSet<ipnet::IpNet>>,
+    started: Instant,
+    is_warm: bool,
 }
+
+impl State {
+    /// True once every probe has given its first verdict (or the warm-up limit passed, or the
+    /// agent is stopping). Until then nothing goes to ExaBGP or the loopback: a missing verdict
+    /// counts as failing, so an agent restarted within the relay's lease would otherwise replay
+    /// an empty RIB, the relay would withdraw what the old agent announced, and the routes and
+    /// VIPs would flap until the probes pass again.
+    fn update_warm(&mut self, jobs: &[ProbeJob<ProbeKey>], now: Instant) -> bool {
+        self.is_warm = self.is_warm
+            || self.shutdown_at.is_some()
+            || now >= self.started + PROBE_WARM_UP_LIMIT
+            || jobs.iter().all(|j| self.verdicts.contains_key(&j.key));
+        if !self.is_warm {
+            let limit_at = self.started + PROBE_WARM_UP_LIMIT;
+            self.replan_at = Some(self.replan_at.map_or(limit_at, |r| r.min(limit_at)));
+        }
+        self.is_warm
+    }
+}
+
+/// The longest wait for the first verdicts before planning with what is known: every probe
+/// reports within its timeout, so this only guards against a probe task that never reports.
+const PROBE_WARM_UP_LIMIT: Duration = Duration::from_secs(30);
 
 impl Engine {
     /// Runs until `shutdown` resolves and the node has drained and withdrawn.
@@ -78,6 +103,8 @@ impl Engine {
             shutdown_at: None,
             replan_at: None,
             vips_wanted: None,
+            started: Instant::now(),
+            is_warm: false,
         };
         tokio::pin!(shutdown);
         loop {
@@ -96,7 +123,7 @@ impl Engine {
                     }
                     st.verdicts.insert(v.key, v.passing);
                 }
-                () = sleep_until_opt(st.replan_at) => {}
+                () = crate::timer::sleep_until(st.replan_at) => {}
                 () = &mut shutdown, if st.shutdown_at.is_none() => {
                     tracing::info!("shutting down: draining, then withdrawing");
                     st.shutdown_at = Some(Instant::now());
@@ -126,6 +153,22 @@ impl Engine {
         let inputs = self.inputs(&world, st, now);
         let planned = Arc::new(plan(&inputs));
         st.replan_at = planned.replan_after.map(|d| now + d);
+        let exec_allowed = |key: &ServiceKey| exec_allowed(&world, key);
+        let jobs = probe_jobs(&world, &planned, exec_allowed);
+        st.jobs = jobs.iter().map(|j| j.key.clone()).collect();
+        if !st.update_warm(&jobs, now) {
+            let reset = probes.reconcile(jobs);
+            for key in reset {
+                st.verdicts.remove(&key);
+            }
+            return None;
+        }
+        // A new VIP goes on the loopback before its route is announced, and an old one comes off
+        // after its withdraw is handed over, so traffic never reaches a node without its address.
+        let wanted: BTreeSet<ipnet::IpNet> = planned.rib.keys().map(|k| k.prefix).collect();
+        let mut both = st.vips_wanted.clone().unwrap_or_default();
+        both.extend(wanted.iter().copied());
+        self.sync_vips(st, both).await;
         if st.last_rib.as_ref() != Some(&planned.rib) {
             st.generation += 1;
             st.last_rib = Some(planned.rib.clone());
@@ -134,10 +177,7 @@ impl Engine {
                 rib: planned.rib.clone(),
             }));
         }
-        self.sync_vips(st, &planned.rib).await;
-        let exec_allowed = |key: &ServiceKey| exec_allowed(&world, key);
-        let jobs = probe_jobs(&world, &planned, exec_allowed);
-        st.jobs = jobs.iter().map(|j| j.key.clone()).collect();
+        self.sync_vips(st, wanted).await;
         let reset = probes.reconcile(jobs);
         for key in reset {
             st.verdicts.remove(&key);
@@ -200,9 +240,8 @@ impl Engine {
         }
     }
 
-    async fn sync_vips(&self, st: &mut State, rib: &Rib) {
+    async fn sync_vips(&self, st: &mut State, wanted: BTreeSet<ipnet::IpNet>) {
         let Some(vips) = &self.vips else { return };
-        let wanted: BTreeSet<ipnet::IpNet> = rib.keys().map(|k| k.prefix).collect();
         if st.vips_wanted.as_ref() == Some(&wanted) {
             return;
         }
@@ -273,13 +312,6 @@ fn exec_allowed(world: &World, key: &ServiceKey) -> bool {
         .values()
         .filter_map(|p| p.as_ref().ok())
         .any(|p| p.allow_exec && p.grants_namespace(&labels))
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 #[cfg(test)]

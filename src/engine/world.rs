@@ -29,4 +29,6 @@ pub struct World {
     pub endpoints: Option<BTreeMap<ServiceKey, EndpointCounts>>,
     /// Local pod IPs per service, for probes that target each local pod.
     pub pod_ips: BTreeMap<ServiceKey, Vec<std::net::IpAddr>>,
+    /// The UID of each AnycastService (Kubernetes only), for owner references and Events.
+    pub service_uids: BTreeMap<ServiceKey, String>,
 }

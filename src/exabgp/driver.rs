@@ -172,10 +172,10 @@ impl<W: AsyncWrite + Unpin> Session<W> {
                     }
                     self.plan(desired_rx);
                 }
-                () = sleep_until_opt(self.retry_at), if idle => {
+                () = crate::timer::sleep_until(self.retry_at), if idle => {
                     self.plan(desired_rx);
                 }
-                () = sleep_until_opt(ack_deadline) => {
+                () = crate::timer::sleep_until(ack_deadline) => {
                     let line = self.in_flight.front().map(|(b, _)| b.line.trim_end().to_owned()).unwrap_or_default();
                     return SessionEnd::AckTimeout(self.config.ack_timeout, line);
                 }
@@ -244,13 +244,6 @@ impl<W: AsyncWrite + Unpin> Session<W> {
             applied_tx.send_modify(|a| a.generation = a.generation.max(generation));
         }
         None
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

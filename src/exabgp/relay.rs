@@ -146,7 +146,7 @@ where
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
-            () = sleep_until_opt(relay.lease_deadline) => relay.lease_expired().await?,
+            () = crate::timer::sleep_until(relay.lease_deadline) => relay.lease_expired().await?,
         }
     }
 }
@@ -228,13 +228,6 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
 async fn next_agent_line(agent: &mut Option<AgentConn>) -> Option<String> {
     match agent {
         Some((lines, _)) => lines.next_line().await.ok().flatten(),
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }

@@ -1,5 +1,6 @@
 //! Support for the integration tests that run against real parts.
 
+pub mod agent;
 pub mod chart;
 pub mod controlplane;
 pub mod differential;

@@ -290,6 +290,37 @@ impl Testbed {
         Ok(all)
     }
 
+    /// Runs the gobgp CLI against this bed's gobgpd; its stdout, or `Err` with its stderr.
+    pub fn gobgp(&self, args: &[&str]) -> Result<String, String> {
+        let mut cmd = self.script("gobgp.sh");
+        cmd.args(args);
+        let out = cmd.output().map_err(|e| format!("spawn gobgp.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("gobgp.sh {args:?} failed: {}", stderr(&out)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The number of IPv4 unicast paths in gobgpd's RIB, from `global rib summary`: cheap
+    /// enough to poll with tens of thousands of routes.
+    pub fn ipv4_paths(&self) -> Result<usize, String> {
+        let text = self.gobgp(&["global", "rib", "summary", "-a", "ipv4"])?;
+        text.split("Path:")
+            .nth(1)
+            .and_then(|rest| rest.trim().parse().ok())
+            .ok_or_else(|| format!("no path count in {text:?}"))
+    }
+
+    /// The prefixes gobgpd has received as withdrawn from ExaBGP during this session
+    /// (`withdraw_prefix`, left out of gobgp's JSON while 0). A flap shows here even when the
+    /// route comes back before the next look at the RIB.
+    pub fn withdrawn_prefixes(&self) -> Result<u64, String> {
+        let text = self.gobgp(&["neighbor", "10.255.0.1", "-j"])?;
+        let json: Value = serde_json::from_str(&text).map_err(|e| format!("gobgp JSON: {e}"))?;
+        let received = &json["state"]["messages"]["received"];
+        Ok(received["withdraw_prefix"].as_u64().unwrap_or(0))
+    }
+
     /// Polls gobgpd's RIB until `done` holds for it; panics after `timeout`,
     /// naming `what` and showing the last RIB.
     pub fn wait_for(

@@ -1,0 +1,349 @@
+//! The pure index: watch events (as summaries) in, the [`World`] out.
+//!
+//! Three operations per kind: apply, delete and reset (a completed relist). A watch error never
+//! reaches the index, so it keeps its last contents (fail static); only a reset replaces them.
+//! [`Index::world`] is `None` until every kind has had its first complete list, so the engine
+//! never plans from a half-known world.
+
+use std::collections::BTreeMap;
+
+use crate::engine::world::{EndpointCounts, World};
+use crate::plan::{
+    InvalidSpec, NodeInfo, ReadinessSource, ServiceKey, ValidPool, ValidService, labels_match,
+    selector_matches,
+};
+
+use super::summary::{
+    BackendSummary, NamespaceSummary, PodSummary, PoolSummary, ServiceSummary, SliceSummary,
+};
+
+/// One change from one watch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change<S> {
+    /// Added or modified.
+    Apply(S),
+    /// Deleted.
+    Delete(S),
+    /// A complete list: replaces everything of this kind.
+    Reset(Vec<S>),
+}
+
+/// A change of one watched kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// An AnycastService (boxed: a validated spec is large beside the other summaries).
+    Service(Change<Box<ServiceSummary>>),
+    /// An AnycastPool.
+    Pool(Change<PoolSummary>),
+    /// A Namespace.
+    Namespace(Change<NamespaceSummary>),
+    /// This node.
+    Node(Change<NodeInfo>),
+    /// An EndpointSlice.
+    Slice(Change<SliceSummary>),
+    /// A core Service (its selector).
+    Backend(Change<BackendSummary>),
+    /// A Pod on this node.
+    Pod(Change<PodSummary>),
+}
+
+/// The watched kinds, for sync tracking, logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// AnycastService.
+    Service,
+    /// AnycastPool.
+    Pool,
+    /// Namespace.
+    Namespace,
+    /// Node.
+    Node,
+    /// EndpointSlice.
+    Slice,
+    /// Service (core/v1).
+    Backend,
+    /// Pod.
+    Pod,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 7] = [
+        Kind::Service,
+        Kind::Pool,
+        Kind::Namespace,
+        Kind::Node,
+        Kind::Slice,
+        Kind::Backend,
+        Kind::Pod,
+    ];
+
+    /// True when `source` needs this kind watched.
+    pub fn is_watched(self, source: EndpointSource) -> bool {
+        match self {
+            Kind::Slice => source == EndpointSource::EndpointSlices,
+            Kind::Backend => source == EndpointSource::Pods,
+            _ => true,
+        }
+    }
+
+    /// The Kubernetes kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Service => "AnycastService",
+            Kind::Pool => "AnycastPool",
+            Kind::Namespace => "Namespace",
+            Kind::Node => "Node",
+            Kind::Slice => "EndpointSlice",
+            Kind::Backend => "Service",
+            Kind::Pod => "Pod",
+        }
+    }
+}
+
+impl Update {
+    /// The kind this update is about.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Update::Service(_) => Kind::Service,
+            Update::Pool(_) => Kind::Pool,
+            Update::Namespace(_) => Kind::Namespace,
+            Update::Node(_) => Kind::Node,
+            Update::Slice(_) => Kind::Slice,
+            Update::Backend(_) => Kind::Backend,
+            Update::Pod(_) => Kind::Pod,
+        }
+    }
+
+    /// True for a complete list.
+    pub fn is_reset(&self) -> bool {
+        matches!(
+            self,
+            Update::Service(Change::Reset(_))
+                | Update::Pool(Change::Reset(_))
+                | Update::Namespace(Change::Reset(_))
+                | Update::Node(Change::Reset(_))
+                | Update::Slice(Change::Reset(_))
+                | Update::Backend(Change::Reset(_))
+                | Update::Pod(Change::Reset(_))
+        )
+    }
+}
+
+type NsName = (String, String);
+
+/// Where `readiness.service` counts local endpoints from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum EndpointSource {
+    /// This node's Pods (field selector `spec.nodeName`) matched against the Service's
+    /// selector: watch traffic does not grow with other nodes' pods. A Service without a
+    /// selector has no endpoints this way.
+    #[default]
+    Pods,
+    /// Every EndpointSlice of the cluster, reduced to this node's endpoints: works for
+    /// Services without a selector, but every agent receives every endpoint change.
+    #[value(name = "endpointslices")]
+    EndpointSlices,
+}
+
+/// Everything the watches told us, reduced to what this node needs.
+#[derive(Debug, Clone, Default)]
+pub struct Index {
+    node_name: String,
+    source: EndpointSource,
+    services: BTreeMap<ServiceKey, (String, Result<ValidService, InvalidSpec>)>,
+    pools: BTreeMap<String, Result<ValidPool, InvalidSpec>>,
+    namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    node: Option<NodeInfo>,
+    /// Slices with at least one local endpoint, by (namespace, slice name).
+    slices: BTreeMap<NsName, SliceSummary>,
+    /// This node's pods by (namespace, name).
+    pods: BTreeMap<NsName, PodSummary>,
+    /// Core Services' selectors by (namespace, name); `None`: no selector.
+    backends: BTreeMap<NsName, Option<BTreeMap<String, String>>>,
+    listed: BTreeMap<Kind, bool>,
+}
+
+impl Index {
+    /// An empty index for the node `node_name`, counting endpoints from `source`.
+    pub fn new(node_name: impl Into<String>, source: EndpointSource) -> Self {
+        Self {
+            node_name: node_name.into(),
+            source,
+            ..Self::default()
+        }
+    }
+
+    /// True once `kind` has had a complete list.
+    pub fn is_listed(&self, kind: Kind) -> bool {
+        self.listed.get(&kind).copied().unwrap_or(false)
+    }
+
+    /// Applies one update.
+    pub fn update(&mut self, update: Update) {
+        let kind = update.kind();
+        if update.is_reset() {
+            self.listed.insert(kind, true);
+        }
+        match update {
+            Update::Service(c) => change(&mut self.services, c, |s| {
+                let s = *s;
+                (s.key, (s.uid, s.valid))
+            }),
+            Update::Pool(c) => change(&mut self.pools, c, |p| (p.name, p.valid)),
+            Update::Namespace(c) => change(&mut self.namespaces, c, |n| (n.name, n.labels)),
+            Update::Node(c) => self.change_node(c),
+            Update::Slice(c) => change_local(&mut self.slices, c, |s| {
+                ((s.namespace.clone(), s.name.clone()), s.total > 0)
+            }),
+            Update::Backend(c) => change(&mut self.backends, c, |b| {
+                ((b.namespace, b.name), b.selector)
+            }),
+            Update::Pod(c) => change_local(&mut self.pods, c, |p| {
+                ((p.namespace.clone(), p.name.clone()), p.is_local)
+            }),
+        }
+    }
+
+    fn change_node(&mut self, c: Change<NodeInfo>) {
+        match c {
+            Change::Apply(n) if n.name == self.node_name => self.node = Some(n),
+            Change::Delete(n) if n.name == self.node_name => self.node = None,
+            Change::Apply(_) | Change::Delete(_) => {}
+            Change::Reset(all) => self.node = all.into_iter().find(|n| n.name == self.node_name),
+        }
+    }
+
+    /// The world, once every kind has listed.
+    pub fn world(&self) -> Option<World> {
+        let needed = Kind::ALL.iter().filter(|k| k.is_watched(self.source));
+        if !needed.copied().all(|k| self.is_listed(k)) {
+            return None;
+        }
+        let mut endpoints = BTreeMap::new();
+        let mut pod_ips = BTreeMap::new();
+        for (key, (_, valid)) in &self.services {
+            let Ok(svc) = valid else { continue };
+            let (counts, ips) = self.local_endpoints(key, &svc.readiness);
+            endpoints.insert(key.clone(), counts);
+            if !ips.is_empty() {
+                pod_ips.insert(key.clone(), ips);
+            }
+        }
+        Some(World {
+            services: self
+                .services
+                .iter()
+                .map(|(k, (_, v))| (k.clone(), v.clone()))
+                .collect(),
+            pools: self.pools.clone(),
+            namespaces: self.namespaces.clone(),
+            // A node object that does not exist (yet) is a node with no labels: it drains
+            // nothing and selects by name only.
+            node: self.node.clone().unwrap_or_else(|| NodeInfo {
+                name: self.node_name.clone(),
+                ..NodeInfo::default()
+            }),
+            endpoints: Some(endpoints),
+            pod_ips,
+            service_uids: self
+                .services
+                .iter()
+                .map(|(k, (uid, _))| (k.clone(), uid.clone()))
+                .collect(),
+        })
+    }
+
+    fn local_endpoints(
+        &self,
+        key: &ServiceKey,
+        readiness: &ReadinessSource,
+    ) -> (EndpointCounts, Vec<std::net::IpAddr>) {
+        let mut counts = EndpointCounts::default();
+        let mut ips = Vec::new();
+        let in_ns = |(ns, _): &&NsName| *ns == key.namespace;
+        match readiness {
+            ReadinessSource::Service(name) if self.source == EndpointSource::Pods => {
+                let backend = (key.namespace.clone(), name.clone());
+                // A Service without a selector (or not there) selects no pod.
+                let Some(Some(selector)) = self.backends.get(&backend) else {
+                    return (counts, ips);
+                };
+                let pods = self.pods.iter().filter(|(k, _)| in_ns(k)).map(|(_, p)| p);
+                for p in pods.filter(|p| labels_match(selector, &p.labels)) {
+                    counts.total += 1;
+                    if p.is_ready {
+                        counts.ready += 1;
+                        ips.extend(p.ip);
+                    }
+                }
+            }
+            ReadinessSource::Service(name) => {
+                let slices = self.slices.iter().filter(|(k, _)| in_ns(k)).map(|(_, s)| s);
+                for s in slices.filter(|s| s.service.as_ref() == Some(name)) {
+                    counts.ready += s.ready;
+                    counts.total += s.total;
+                    ips.extend(s.ready_ips.iter().copied());
+                }
+            }
+            ReadinessSource::Pods(selector) => {
+                let pods = self.pods.iter().filter(|(k, _)| in_ns(k)).map(|(_, p)| p);
+                for p in pods.filter(|p| selector_matches(selector, &p.labels)) {
+                    counts.total += 1;
+                    if p.is_ready {
+                        counts.ready += 1;
+                        ips.extend(p.ip);
+                    }
+                }
+            }
+        }
+        ips.sort_unstable();
+        ips.dedup();
+        (counts, ips)
+    }
+}
+
+/// Applies a change to a map keyed by what `split` extracts.
+fn change<S, K: Ord, V>(map: &mut BTreeMap<K, V>, c: Change<S>, split: impl Fn(S) -> (K, V)) {
+    match c {
+        Change::Apply(s) => {
+            let (k, v) = split(s);
+            map.insert(k, v);
+        }
+        Change::Delete(s) => {
+            let (k, _) = split(s);
+            map.remove(&k);
+        }
+        Change::Reset(all) => *map = all.into_iter().map(split).collect(),
+    }
+}
+
+/// Like [`change`], but keeps only the entries `key` calls relevant to this node: an update that
+/// moves the last local endpoint away removes the entry, so memory follows local endpoints only.
+fn change_local<S, K: Ord>(map: &mut BTreeMap<K, S>, c: Change<S>, key: impl Fn(&S) -> (K, bool)) {
+    match c {
+        Change::Apply(s) => match key(&s) {
+            (k, true) => {
+                map.insert(k, s);
+            }
+            (k, false) => {
+                map.remove(&k);
+            }
+        },
+        Change::Delete(s) => {
+            map.remove(&key(&s).0);
+        }
+        Change::Reset(all) => {
+            *map = all
+                .into_iter()
+                .filter_map(|s| match key(&s) {
+                    (k, true) => Some((k, s)),
+                    (_, false) => None,
+                })
+                .collect();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

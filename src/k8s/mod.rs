@@ -1,0 +1,168 @@
+//! The Kubernetes source and status writer.
+//!
+//! ```text
+//! AnycastService (all ns) ─┐
+//! AnycastPool             ─┤
+//! Namespace (labels)      ─┤ watch::Watch ─mpsc<Signal>─▶ source: Index (pure) ─watch<World>─▶ engine
+//! own Node (field sel.)   ─┤   (summaries,                  + outage clock (stale)
+//! Service | EndpointSlice ─┤    relist buffer)
+//! own Pods (field sel.)   ─┘
+//!
+//! engine ─watch<Plan>─▶ status::Writer (pure diff) ─mpsc<Op>─▶ applier (SSA, delete, Events)
+//! ```
+//!
+//! Local endpoints come from this node's Pods (field selector `spec.nodeName`), matched against
+//! `readiness.podSelector` or the selector of the Service named by `readiness.service` (core
+//! Services are watched for their selectors). `--endpoints-from endpointslices` watches every
+//! EndpointSlice instead (for Services without a selector), at the cost of receiving every
+//! endpoint change of the cluster; docs/architecture.md gives the numbers.
+
+pub mod applier;
+pub mod events;
+pub mod index;
+pub mod metrics;
+pub mod rbac;
+pub mod source;
+pub mod stale;
+pub mod status;
+pub mod summary;
+pub mod watch;
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use tokio::sync::{mpsc, watch as tokio_watch};
+use tracing::Instrument as _;
+
+use self::index::{EndpointSource, Kind, Update};
+use self::source::Source;
+use self::stale::StaleAfter;
+use self::summary::SERVICE_NAME_LABEL;
+use self::watch::{Signal, Watch};
+use crate::crd::{AnycastPool, AnycastService};
+use crate::engine::world::World;
+
+/// How often the API server's reachability is checked (and how long a check may take).
+pub const REACHABILITY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the Kubernetes source needs to know.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// This node's name.
+    pub node_name: String,
+    /// `--api-stale-after`.
+    pub stale_after: StaleAfter,
+    /// `--endpoints-from`.
+    pub endpoints_from: EndpointSource,
+    /// Where to count.
+    pub metrics: metrics::K8sMetrics,
+}
+
+/// Starts the watches and the source task; the world appears on `world_tx` once every watch
+/// has listed. Returns at once; the tasks run until `world_tx`'s receivers are gone.
+pub fn spawn_source(
+    client: &Client,
+    config: &SourceConfig,
+    world_tx: tokio_watch::Sender<Option<World>>,
+) {
+    let (signal_tx, signal_rx) = mpsc::channel(1024);
+    let node = config.node_name.clone();
+    let node_selector = format!("metadata.name={node}");
+    let pod_selector = format!("spec.nodeName={node}");
+    spawn_watch(
+        Watch {
+            kind: Kind::Service,
+            api: Api::<AnycastService>::all(client.clone()),
+            config: watcher::Config::default(),
+            summarize: Box::new(|s| Box::new(summary::summarize_service(s))),
+            wrap: Update::Service,
+        },
+        &signal_tx,
+    );
+    spawn_watch(
+        Watch {
+            kind: Kind::Pool,
+            api: Api::<AnycastPool>::all(client.clone()),
+            config: watcher::Config::default(),
+            summarize: Box::new(summary::summarize_pool),
+            wrap: Update::Pool,
+        },
+        &signal_tx,
+    );
+    spawn_watch(
+        Watch {
+            kind: Kind::Namespace,
+            api: Api::<Namespace>::all(client.clone()),
+            config: watcher::Config::default(),
+            summarize: Box::new(summary::summarize_namespace),
+            wrap: Update::Namespace,
+        },
+        &signal_tx,
+    );
+    spawn_watch(
+        Watch {
+            kind: Kind::Node,
+            api: Api::<Node>::all(client.clone()),
+            config: watcher::Config::default().fields(&node_selector),
+            summarize: Box::new(summary::summarize_node),
+            wrap: Update::Node,
+        },
+        &signal_tx,
+    );
+    if config.endpoints_from == EndpointSource::EndpointSlices {
+        let slice_node = node.clone();
+        spawn_watch(
+            Watch {
+                kind: Kind::Slice,
+                api: Api::<EndpointSlice>::all(client.clone()),
+                config: watcher::Config::default().labels(SERVICE_NAME_LABEL),
+                summarize: Box::new(move |s| summary::summarize_slice(s, &slice_node)),
+                wrap: Update::Slice,
+            },
+            &signal_tx,
+        );
+    } else {
+        spawn_watch(
+            Watch {
+                kind: Kind::Backend,
+                api: Api::<Service>::all(client.clone()),
+                config: watcher::Config::default(),
+                summarize: Box::new(summary::summarize_backend),
+                wrap: Update::Backend,
+            },
+            &signal_tx,
+        );
+    }
+    let pod_node = node.clone();
+    spawn_watch(
+        Watch {
+            kind: Kind::Pod,
+            api: Api::<Pod>::all(client.clone()),
+            config: watcher::Config::default().fields(&pod_selector),
+            summarize: Box::new(move |p| summary::summarize_pod(p, &pod_node)),
+            wrap: Update::Pod,
+        },
+        &signal_tx,
+    );
+    tokio::spawn(
+        source::check_reachability(client.clone(), REACHABILITY_INTERVAL, signal_tx)
+            .instrument(tracing::info_span!("reachability")),
+    );
+    let source = Source::new(&node, config.endpoints_from, config.stale_after);
+    tokio::spawn(
+        source::run(source, signal_rx, world_tx, config.metrics.clone())
+            .instrument(tracing::info_span!("source")),
+    );
+}
+
+fn spawn_watch<K, S>(w: Watch<K, S>, signal_tx: &mpsc::Sender<Signal>)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    S: Send + 'static,
+{
+    let span = tracing::info_span!("watch", kind = w.kind.as_str());
+    tokio::spawn(w.run(signal_tx.clone()).instrument(span));
+}

@@ -1,0 +1,206 @@
+//! What this node tells the cluster, as data: each plan becomes the AnycastAdvertisements this
+//! node should have, and the [`Writer`] turns the difference from what it wrote last into
+//! [`Op`]s (apply, delete, Event) for the applier. Pure: the time is an argument.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use super::events::{Limiter, Notice, notices};
+use crate::crd::{AnycastAdvertisement, AnycastAdvertisementSpec};
+use crate::engine::world::World;
+use crate::plan::{Plan, Report, ServiceKey, State};
+
+/// One advertisement to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Advertisement {
+    /// The service.
+    pub service: ServiceKey,
+    /// The object's name, [`advertisement_name`].
+    pub name: String,
+    /// The AnycastService's UID (owner reference).
+    pub owner_uid: String,
+    /// The content.
+    pub spec: AnycastAdvertisementSpec,
+}
+
+/// A side effect for the applier.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Server-side apply this advertisement.
+    Apply(Box<Advertisement>),
+    /// Delete the advertisement `name` in `namespace`.
+    Delete {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Emit an Event.
+    Notify(Notice),
+}
+
+impl Op {
+    /// The object an apply or delete is about (namespace, name); `None` for Events.
+    pub fn object(&self) -> Option<(String, String)> {
+        match self {
+            Op::Apply(a) => Some((a.service.namespace.clone(), a.name.clone())),
+            Op::Delete { namespace, name } => Some((namespace.clone(), name.clone())),
+            Op::Notify(_) => None,
+        }
+    }
+}
+
+/// The advertisement's name: `<service>.<node>`, a valid DNS subdomain (lower case, at most
+/// 253 characters; longer names are cut and end in a hash of the full name, so they stay unique).
+pub fn advertisement_name(service: &str, node: &str) -> String {
+    let full: String = format!("{service}.{node}")
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let trim = |s: &str| {
+        s.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+            .to_owned()
+    };
+    if full.len() <= 253 {
+        return trim(&full);
+    }
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let hash = full.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{}-{hash:016x}", trim(&full[..236]))
+}
+
+/// Remembers what this node wrote and turns each plan into the ops that change it.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    node: String,
+    /// What was written per service: the owner's UID and the spec.
+    written: BTreeMap<ServiceKey, (String, AnycastAdvertisementSpec)>,
+    reports: BTreeMap<ServiceKey, Report>,
+    limiter: Limiter,
+}
+
+impl Writer {
+    /// A writer for `node` that knows the advertisements this node wrote before (listed at
+    /// start), so a restart rewrites nothing unchanged, keeps transition times and deletes
+    /// leftovers.
+    pub fn new(node: &str, existing: Vec<AnycastAdvertisement>) -> Self {
+        let written = existing
+            .into_iter()
+            .filter(|a| a.spec.node == node)
+            .filter_map(|a| {
+                let ns = a.metadata.namespace?;
+                let owner = a.metadata.owner_references.into_iter().flatten().next();
+                let uid = owner.map(|o| o.uid).unwrap_or_default();
+                Some((ServiceKey::new(ns, a.spec.service.clone()), (uid, a.spec)))
+            })
+            .collect();
+        Self {
+            node: node.to_owned(),
+            written,
+            reports: BTreeMap::new(),
+            limiter: Limiter::default(),
+        }
+    }
+
+    /// The ops that bring the cluster from what was written to what `plan` says, at `now`.
+    pub fn update(&mut self, plan: &Plan, world: &World, now: Timestamp) -> Vec<Op> {
+        let mut ops = Vec::new();
+        let mut written = BTreeMap::new();
+        for (key, report) in &plan.reports {
+            // Only Kubernetes objects get an advertisement; a service that does not select
+            // this node has none from it.
+            let Some(uid) = world.service_uids.get(key) else {
+                continue;
+            };
+            if report.state == State::NotSelected {
+                continue;
+            }
+            let old_uid = self.written.get(key).map(|(u, _)| u);
+            let old = self.written.get(key).map(|(_, s)| s);
+            let spec = self.spec(key, report, world, old, now);
+            let old_report = self.reports.get(key).cloned().or_else(|| {
+                old.map(|o| Report {
+                    state: o.state,
+                    med: o.med,
+                    prefixes: vec![],
+                    communities: vec![],
+                    refused: vec![],
+                    reason: o.reason.clone(),
+                })
+            });
+            for n in notices(key, uid, &self.node, old_report.as_ref(), report) {
+                if self.limiter.allow(key, now) {
+                    ops.push(Op::Notify(n));
+                }
+            }
+            // A service deleted and created again between two plans has a new UID: the owner
+            // reference must follow, or garbage collection would take the advertisement.
+            if old != Some(&spec) || old_uid != Some(uid) {
+                ops.push(Op::Apply(Box::new(Advertisement {
+                    service: key.clone(),
+                    name: advertisement_name(&key.name, &self.node),
+                    owner_uid: uid.clone(),
+                    spec: spec.clone(),
+                })));
+            }
+            written.insert(key.clone(), (uid.clone(), spec));
+        }
+        for key in self.written.keys().filter(|k| !written.contains_key(*k)) {
+            ops.push(Op::Delete {
+                namespace: key.namespace.clone(),
+                name: advertisement_name(&key.name, &self.node),
+            });
+        }
+        self.written = written;
+        self.reports.clone_from(&plan.reports);
+        self.limiter.retain(|k| plan.reports.contains_key(k));
+        ops
+    }
+
+    fn spec(
+        &self,
+        key: &ServiceKey,
+        report: &Report,
+        world: &World,
+        old: Option<&AnycastAdvertisementSpec>,
+        now: Timestamp,
+    ) -> AnycastAdvertisementSpec {
+        let counts = world
+            .endpoints
+            .as_ref()
+            .and_then(|e| e.get(key))
+            .copied()
+            .unwrap_or_default();
+        let last_transition_time = match old {
+            Some(o) if o.state == report.state => o.last_transition_time.clone(),
+            _ => Some(Time(now)),
+        };
+        AnycastAdvertisementSpec {
+            node: self.node.clone(),
+            service: key.name.clone(),
+            state: report.state,
+            med: report.med,
+            prefixes: report.prefixes.iter().map(ToString::to_string).collect(),
+            communities: report.communities.clone(),
+            reason: report.reason.clone(),
+            ready_endpoints: counts.ready,
+            total_endpoints: counts.total,
+            probes: Vec::new(),
+            last_transition_time,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,228 @@
+use std::time::Duration;
+
+use kube::api::ObjectMeta;
+
+use super::*;
+use crate::engine::world::EndpointCounts;
+
+const NODE: &str = "node-a";
+
+fn mk_report(state: State, med: Option<u32>) -> Report {
+    Report {
+        state,
+        med,
+        prefixes: med
+            .map(|_| "192.0.2.10/32".parse().unwrap())
+            .into_iter()
+            .collect(),
+        communities: vec![],
+        refused: vec![],
+        reason: format!("{state:?} for a reason"),
+    }
+}
+
+fn mk_plan(reports: &[(&str, Report)]) -> Plan {
+    Plan {
+        reports: reports
+            .iter()
+            .map(|(name, r)| (ServiceKey::new("ns", *name), r.clone()))
+            .collect(),
+        ..Plan::default()
+    }
+}
+
+fn mk_world(services: &[&str]) -> World {
+    World {
+        service_uids: services
+            .iter()
+            .map(|s| (ServiceKey::new("ns", *s), format!("uid-{s}")))
+            .collect(),
+        endpoints: Some(
+            services
+                .iter()
+                .map(|s| {
+                    (
+                        ServiceKey::new("ns", *s),
+                        EndpointCounts { ready: 1, total: 2 },
+                    )
+                })
+                .collect(),
+        ),
+        ..World::default()
+    }
+}
+
+fn applies(ops: &[Op]) -> Vec<&Advertisement> {
+    ops.iter()
+        .filter_map(|o| match o {
+            Op::Apply(a) => Some(&**a),
+            _ => None,
+        })
+        .collect()
+}
+
+fn deletes(ops: &[Op]) -> Vec<String> {
+    ops.iter()
+        .filter_map(|o| match o {
+            Op::Delete { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn reasons(ops: &[Op]) -> Vec<&'static str> {
+    ops.iter()
+        .filter_map(|o| match o {
+            Op::Notify(n) => Some(n.reason),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn names_are_dns_subdomains_and_long_ones_stay_unique() {
+    assert_eq!(advertisement_name("web", "Node_A"), "web.node-a");
+    let long_node = "n".repeat(250);
+    let a = advertisement_name("web", &long_node);
+    let b = advertisement_name("www", &long_node);
+    assert!(a.len() <= 253 && b.len() <= 253);
+    assert_ne!(a, b);
+    assert_eq!(a, advertisement_name("web", &long_node), "stable");
+}
+
+#[test]
+fn applies_only_what_changed_and_keeps_the_transition_time() {
+    let mut writer = Writer::new(NODE, vec![]);
+    let world = mk_world(&["web"]);
+    let t0 = Timestamp::UNIX_EPOCH;
+    let up = mk_plan(&[("web", mk_report(State::Up, Some(100)))]);
+    let ops = writer.update(&up, &world, t0);
+    let a = applies(&ops);
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].name, "web.node-a");
+    assert_eq!(a[0].owner_uid, "uid-web");
+    assert_eq!(a[0].spec.state, State::Up);
+    assert_eq!(a[0].spec.med, Some(100));
+    assert_eq!(a[0].spec.prefixes, ["192.0.2.10/32"]);
+    assert_eq!(
+        (a[0].spec.ready_endpoints, a[0].spec.total_endpoints),
+        (1, 2)
+    );
+    assert_eq!(a[0].spec.last_transition_time, Some(Time(t0)));
+    assert_eq!(reasons(&ops), ["Announced"]);
+
+    let t1 = t0 + Duration::from_secs(5);
+    assert!(writer.update(&up, &world, t1).is_empty(), "nothing changed");
+
+    let mut degraded_med = mk_report(State::Up, Some(110));
+    degraded_med.reason = "other".into();
+    let ops = writer.update(&mk_plan(&[("web", degraded_med)]), &world, t1);
+    assert_eq!(
+        applies(&ops)[0].spec.last_transition_time,
+        Some(Time(t0)),
+        "same state"
+    );
+    assert!(reasons(&ops).is_empty(), "no Event without a state change");
+
+    let ops = writer.update(
+        &mk_plan(&[("web", mk_report(State::Down, None))]),
+        &world,
+        t1,
+    );
+    assert_eq!(applies(&ops)[0].spec.last_transition_time, Some(Time(t1)));
+    assert_eq!(reasons(&ops), ["Withdrawn"]);
+}
+
+#[test]
+fn deletes_when_the_service_is_gone_or_not_selected() {
+    let mut writer = Writer::new(NODE, vec![]);
+    let t = Timestamp::UNIX_EPOCH;
+    let world = mk_world(&["web", "db"]);
+    let both = mk_plan(&[
+        ("web", mk_report(State::Up, Some(100))),
+        ("db", mk_report(State::Up, Some(100))),
+    ]);
+    assert_eq!(applies(&writer.update(&both, &world, t)).len(), 2);
+    let not_selected = mk_plan(&[
+        ("web", mk_report(State::Up, Some(100))),
+        ("db", mk_report(State::NotSelected, None)),
+    ]);
+    assert_eq!(
+        deletes(&writer.update(&not_selected, &world, t)),
+        ["db.node-a"]
+    );
+    let ops = writer.update(&mk_plan(&[]), &mk_world(&[]), t);
+    assert_eq!(deletes(&ops), ["web.node-a"]);
+    assert!(writer.update(&mk_plan(&[]), &mk_world(&[]), t).is_empty());
+}
+
+#[test]
+fn a_restart_rewrites_nothing_unchanged_and_deletes_leftovers() {
+    let t0 = Timestamp::UNIX_EPOCH;
+    let world = mk_world(&["web"]);
+    let up = mk_plan(&[("web", mk_report(State::Up, Some(100)))]);
+    let mut first = Writer::new(NODE, vec![]);
+    let ops = first.update(&up, &world, t0);
+    let existing = |name: &str, spec: AnycastAdvertisementSpec| AnycastAdvertisement {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("ns".into()),
+            owner_references: Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    uid: format!("uid-{}", spec.service),
+                    ..Default::default()
+                },
+            ]),
+            ..ObjectMeta::default()
+        },
+        spec,
+    };
+    let mut leftover = applies(&ops)[0].spec.clone();
+    leftover.service = "gone".into();
+    let mut other_node = leftover.clone();
+    other_node.node = "node-b".into();
+    let mut writer = Writer::new(
+        NODE,
+        vec![
+            existing("web.node-a", applies(&ops)[0].spec.clone()),
+            existing("gone.node-a", leftover),
+            existing("gone.node-b", other_node),
+        ],
+    );
+    let ops = writer.update(&up, &world, t0 + Duration::from_mins(1));
+    assert!(applies(&ops).is_empty(), "unchanged: {ops:?}");
+    assert!(reasons(&ops).is_empty(), "same state as before the restart");
+    assert_eq!(
+        deletes(&ops),
+        ["gone.node-a"],
+        "never another node's object"
+    );
+}
+
+#[test]
+fn only_kubernetes_services_get_advertisements() {
+    let mut writer = Writer::new(NODE, vec![]);
+    let plan = mk_plan(&[("web", mk_report(State::Up, Some(100)))]);
+    assert!(
+        writer
+            .update(&plan, &World::default(), Timestamp::UNIX_EPOCH)
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_service_created_again_gets_its_owner_reference_rewritten() {
+    let mut writer = Writer::new(NODE, vec![]);
+    let t = Timestamp::UNIX_EPOCH;
+    let up = mk_plan(&[("web", mk_report(State::Up, Some(100)))]);
+    assert_eq!(
+        applies(&writer.update(&up, &mk_world(&["web"]), t)).len(),
+        1
+    );
+    let mut again = mk_world(&["web"]);
+    again
+        .service_uids
+        .insert(ServiceKey::new("ns", "web"), "uid-new".into());
+    let ops = writer.update(&up, &again, t);
+    assert_eq!(applies(&ops)[0].owner_uid, "uid-new");
+}

@@ -1,0 +1,347 @@
+//! End to end on the BGP test bed: the real `kube-anycast agent --services-dir` runs in the
+//! speaker's namespace, a real ExaBGP 5.0.15 runs `kube-anycast exabgp-relay` as its API process,
+//! and gobgpd's RIB is the oracle. Exec probes on flag files let each test flip a probe. Needs root.
+
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "shared by several test crates, each using a part"
+)]
+mod support;
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use support::agent::{Agent, POOL, Probe, Workdir, has_vip, probe, service, tail, wait_log};
+use support::testbed::{Route, Testbed, wait_until};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn med_of(rib: &[Route], prefix: &str) -> Option<u32> {
+    rib.iter().find(|r| r.prefix == prefix).and_then(|r| r.med)
+}
+
+fn has(rib: &[Route], prefix: &str) -> bool {
+    rib.iter().any(|r| r.prefix == prefix)
+}
+
+/// A bed, a workdir with the pool and one service `web` on 192.0.2.10 with one passing probe,
+/// and a running agent whose route is at gobgpd with MED 100.
+fn mk_web(name: &str, lease: &str) -> (Workdir, Testbed, Agent) {
+    let work = Workdir::new(name);
+    work.write("pool.yaml", POOL);
+    work.set_flag("web", true);
+    work.write(
+        "web.yaml",
+        &service(&work, "web", &["192.0.2.10"], &[probe("web")]),
+    );
+    let bed = work.bed(lease);
+    let agent = Agent::start(&bed, &work);
+    bed.wait_for("web up with MED 100", WAIT, |rib| {
+        med_of(rib, "192.0.2.10/32") == Some(100)
+    });
+    (work, bed, agent)
+}
+
+#[test]
+fn each_state_has_its_med_at_the_peer() {
+    let work = Workdir::new("states");
+    work.write("pool.yaml", POOL);
+    for flag in ["up", "main", "extra"] {
+        work.set_flag(flag, true);
+    }
+    work.write(
+        "up.yaml",
+        &service(&work, "up", &["192.0.2.1"], &[probe("up")]),
+    );
+    // 8 + 2: the failing non-critical `extra` leaves 80 %, between degraded (70) and up (90).
+    let weighted = |name, flag| Probe {
+        name,
+        weight: if name == "main" { 8 } else { 2 },
+        critical: false,
+        flag,
+    };
+    work.write(
+        "degraded.yaml",
+        &service(
+            &work,
+            "degraded",
+            &["192.0.2.2"],
+            &[weighted("main", "main"), weighted("extra", "missing")],
+        ),
+    );
+    let critical = Probe {
+        critical: true,
+        ..probe("missing")
+    };
+    work.write(
+        "down.yaml",
+        &service(&work, "down", &["192.0.2.3"], &[probe("up"), critical]),
+    );
+    let bed = work.bed("30s");
+    let _agent = Agent::start(&bed, &work);
+    bed.wait_for("up at MED 100, degraded at MED 150", WAIT, |rib| {
+        med_of(rib, "192.0.2.1/32") == Some(100) && med_of(rib, "192.0.2.2/32") == Some(150)
+    });
+    wait_log(
+        &work,
+        "down reported",
+        WAIT,
+        &["default/down", "Down", "missing"],
+    );
+    assert!(
+        !has(&bed.routes().unwrap(), "192.0.2.3/32"),
+        "down is never announced"
+    );
+
+    work.set_flag("up", false);
+    bed.wait_for("up withdrawn when its probe fails", WAIT, |rib| {
+        !has(rib, "192.0.2.1/32") && med_of(rib, "192.0.2.2/32") == Some(150)
+    });
+    work.set_flag("missing", true);
+    bed.wait_for(
+        "degraded up at MED 100 once every probe passes",
+        WAIT,
+        |rib| med_of(rib, "192.0.2.2/32") == Some(100),
+    );
+    assert!(
+        !has(&bed.routes().unwrap(), "192.0.2.3/32"),
+        "the critical `up` probe still fails"
+    );
+}
+
+#[test]
+fn a_node_med_offset_changes_the_med() {
+    let (work, bed, _agent) = mk_web("offset", "30s");
+    work.write(
+        "node.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: edge-1\n  \
+         annotations: {kube-anycast.io/med-offset: \"20\"}\n",
+    );
+    bed.wait_for("MED 100 + offset 20", WAIT, |rib| {
+        med_of(rib, "192.0.2.10/32") == Some(120)
+    });
+}
+
+#[test]
+fn kill_9_and_a_new_agent_within_the_lease_do_not_flap() {
+    let (work, bed, agent) = mk_web("nofla", "30s");
+    assert_eq!(bed.withdrawn_prefixes(), Ok(0));
+    agent.kill9();
+    wait_until(
+        "the relay noticed the agent is gone",
+        WAIT,
+        || bed.log("api").contains("holding its routes").then_some(()),
+        || bed.log_tails(),
+    );
+    let rib = bed.routes().unwrap();
+    assert_eq!(
+        med_of(&rib, "192.0.2.10/32"),
+        Some(100),
+        "held while the agent is gone"
+    );
+    assert!(has_vip(&bed, "192.0.2.10"), "the VIP stays on lo");
+
+    let log_before = work.log().len();
+    let _agent = Agent::start(&bed, &work);
+    // Positive marker: the new agent's replay is complete once it reports the service up and
+    // the relay answered its sync marker (the relay logs nothing for an empty withdraw set).
+    wait_until(
+        "the new agent has a relay session and the service is up",
+        WAIT,
+        || {
+            let new = &work.log()[log_before..];
+            (new.contains("relay connected") && new.contains("\"med\":100")).then_some(())
+        },
+        || tail(&work.log(), 20),
+    );
+    wait_until(
+        "the new agent ready (first plan acknowledged)",
+        WAIT,
+        || is_ready(&bed).then_some(()),
+        || tail(&work.log(), 20),
+    );
+    let rib = bed.routes().unwrap();
+    assert_eq!(med_of(&rib, "192.0.2.10/32"), Some(100));
+    let new_log = work.log()[log_before..].to_owned();
+    assert!(
+        new_log
+            .lines()
+            .filter(|l| l.contains("loopback VIPs updated"))
+            .all(|l| l.contains("\"removed\":0")),
+        "the new agent adopts the VIP without removing it first:\n{new_log}"
+    );
+    assert_eq!(
+        bed.withdrawn_prefixes(),
+        Ok(0),
+        "no withdraw reached gobgpd across the restart; relay log:\n{}\nagent log:\n{}",
+        tail(&bed.log("api"), 20),
+        tail(&work.log(), 30)
+    );
+}
+
+/// `/readyz` of the agent in the speaker's namespace answers 200.
+fn is_ready(bed: &Testbed) -> bool {
+    let out = bed
+        .in_exa("curl")
+        .args(["-sf", "-o", "/dev/null", "http://127.0.0.1:9180/readyz"])
+        .status();
+    out.is_ok_and(|s| s.success())
+}
+
+#[test]
+fn kill_9_without_a_new_agent_withdraws_after_the_lease() {
+    let lease = Duration::from_secs(3);
+    let (_work, bed, agent) = mk_web("lease", "3s");
+    let killed = Instant::now();
+    agent.kill9();
+    bed.wait_for("withdrawn once the lease ran out", WAIT, |rib| {
+        !has(rib, "192.0.2.10/32")
+    });
+    // A lower bound only: the relay cannot withdraw before the lease has run out.
+    assert!(
+        killed.elapsed() >= lease,
+        "withdrawn {:?} after the kill, before the {lease:?} lease",
+        killed.elapsed()
+    );
+    assert!(
+        bed.log("api").contains("longer than the lease"),
+        "{}",
+        bed.log_tails()
+    );
+}
+
+#[test]
+fn every_route_comes_back_after_exabgp_is_killed_and_restarted() {
+    let work = Workdir::new("exarestart");
+    work.write("pool.yaml", POOL);
+    work.set_flag("a", true);
+    let addresses: Vec<String> = (20..30).map(|i| format!("192.0.2.{i}")).collect();
+    let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    work.write("a.yaml", &service(&work, "a", &addresses, &[probe("a")]));
+    let bed = work.bed("30s");
+    let _agent = Agent::start(&bed, &work);
+    let all = |rib: &[Route]| {
+        addresses
+            .iter()
+            .all(|a| med_of(rib, &format!("{a}/32")) == Some(100))
+    };
+    bed.wait_for("all ten up", WAIT, all);
+    bed.kill_exabgp();
+    bed.wait_for("gone with the session", WAIT, <[Route]>::is_empty);
+    bed.start_exabgp();
+    bed.wait_for("all ten back after the crash", WAIT, all);
+    bed.restart_exabgp();
+    bed.wait_for("all ten back after a clean restart", WAIT, all);
+}
+
+#[test]
+fn sigterm_drains_with_graceful_shutdown_then_withdraws_and_exits_0() {
+    let (work, bed, mut agent) = mk_web("sigterm", "30s");
+    assert!(has_vip(&bed, "192.0.2.10"), "VIP on lo while announced");
+    agent.signal(Signal::SIGTERM);
+    let rib = bed.wait_for("GRACEFUL_SHUTDOWN community", WAIT, |rib| {
+        rib.iter()
+            .any(|r| r.prefix == "192.0.2.10/32" && r.communities.iter().any(|c| c == "65535:0"))
+    });
+    assert_eq!(
+        med_of(&rib, "192.0.2.10/32"),
+        Some(100),
+        "same MED while draining"
+    );
+    bed.wait_for("withdrawn after the drain", WAIT, |rib| {
+        !has(rib, "192.0.2.10/32")
+    });
+    let status = agent.wait_exit(WAIT, &work);
+    assert!(
+        status.success(),
+        "exit status {status:?}; {}",
+        tail(&work.log(), 20)
+    );
+    assert!(!has_vip(&bed, "192.0.2.10"), "VIP removed from lo");
+}
+
+#[test]
+fn an_invalid_service_is_reported_and_the_others_carry_on() {
+    let work = Workdir::new("invalid");
+    work.write("pool.yaml", POOL);
+    work.set_flag("ok", true);
+    let good = service(&work, "good", &["192.0.2.40"], &[probe("ok")]);
+    work.write("good.yaml", &good);
+    let bad = service(&work, "bad", &["192.0.2.41"], &[probe("ok")]);
+    work.write(
+        "bad.yaml",
+        &format!("{bad}  communities: [\"65000:1 ] med 1 [\"]\n"),
+    );
+    let bed = work.bed("30s");
+    let _agent = Agent::start(&bed, &work);
+    bed.wait_for("the good service up", WAIT, |rib| {
+        med_of(rib, "192.0.2.40/32") == Some(100)
+    });
+    let line = wait_log(
+        &work,
+        "the bad file reported",
+        WAIT,
+        &["bad.yaml", "spec.communities[0]"],
+    );
+    assert!(line.contains("ERROR"), "reported as an error: {line}");
+    assert!(
+        !has(&bed.routes().unwrap(), "192.0.2.41/32"),
+        "the bad service is not announced"
+    );
+
+    work.write("bad.yaml", &format!("{bad}  communities: [\"65000:1\"]\n"));
+    let rib = bed.wait_for("the fixed service up", WAIT, |rib| {
+        has(rib, "192.0.2.41/32")
+    });
+    let fixed = rib.iter().find(|r| r.prefix == "192.0.2.41/32").unwrap();
+    assert_eq!(fixed.communities, ["65000:1"]);
+    assert_eq!(med_of(&rib, "192.0.2.40/32"), Some(100));
+}
+
+#[test]
+fn ten_thousand_routes_all_reach_the_peer() {
+    const ROUTES: usize = 10_000;
+    let work = Workdir::new("10k");
+    work.write("services.yaml", &many_routes(ROUTES));
+    let bed = work.bed("30s");
+    let _agent = Agent::start(&bed, &work);
+    let count = wait_until(
+        "10,000 routes at gobgpd",
+        Duration::from_mins(3),
+        || bed.ipv4_paths().ok().filter(|&n| n >= ROUTES),
+        || format!("{:?} paths; {}", bed.ipv4_paths(), tail(&work.log(), 10)),
+    );
+    assert_eq!(count, ROUTES, "exactly the generated routes");
+    let rib = bed.routes().unwrap();
+    assert!(
+        rib.iter().all(|r| r.med == Some(100)),
+        "every route up at MED 100"
+    );
+    assert_eq!(
+        rib.first().map(|r| r.prefix.as_str()),
+        Some("100.64.0.0/32")
+    );
+}
+
+/// A pool for 100.64.0.0/16 and `routes` addresses from it, 64 per service (the schema's
+/// maximum), without probes: standalone, they are up at once.
+fn many_routes(routes: usize) -> String {
+    let mut text = String::from(
+        "apiVersion: kube-anycast.io/v1alpha1\nkind: AnycastPool\nmetadata: {name: bulk}\n\
+         spec: {cidrs: [100.64.0.0/16]}\n",
+    );
+    let ips: Vec<String> = (0..routes)
+        .map(|i| format!("100.64.{}.{}", i / 256, i % 256))
+        .collect();
+    for (n, chunk) in ips.chunks(64).enumerate() {
+        let _ = write!(
+            text,
+            "---\napiVersion: kube-anycast.io/v1alpha1\nkind: AnycastService\n\
+             metadata: {{name: bulk-{n}}}\nspec:\n  addresses: [{}]\n",
+            chunk.join(", ")
+        );
+    }
+    text
+}
