@@ -25,10 +25,14 @@ trap 'bash tests/testbed/down.sh --all >/dev/null 2>&1 || true' EXIT
 
 stage "format"
 cargo fmt --all -- --check
+rustfmt --edition 2024 --check fuzz/fuzz_targets/*.rs fuzz/src/lib.rs
 stage "clippy"
 cargo clippy --locked --all-targets -- -D warnings
-stage "unit and property tests"
-cargo test --locked --lib --bins
+(cd fuzz && cargo clippy --locked --bins -- -D warnings)
+stage "cargo deny: licences, sources, duplicate crates (advisories only with a local database)"
+bash scripts/deny.sh
+stage "unit and property tests; tenancy and input security"
+cargo test --locked --lib --bins --test tenancy
 stage "netlink tests in a private network namespace; healthcheck metrics, JSON logs, native checks"
 cargo test --locked --test netlink --test healthcheck_extras
 stage "healthcheck: differential against ExaBGP 5.0.15, and end to end on the BGP test bed"
@@ -41,4 +45,6 @@ stage "Kubernetes integration tests and the agent end to end (control plane buil
 bash scripts/ci-controlplane.sh --test k8s_harness --test crd_apiserver --test k8s_agent --test k8s_watch_traffic
 stage "packaging: hadolint, ExaBGP image pin, Helm chart against the real API server and ExaBGP"
 bash scripts/ci-packaging.sh
+stage "fuzzing (bounded): each cargo-fuzz target for 20 s"
+bash scripts/fuzz.sh 20
 stage "end"

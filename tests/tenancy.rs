@@ -1,0 +1,463 @@
+//! Tenancy and input security, through the planner's public API as the agent uses it:
+//! `validate_pool` / `validate_service` → `plan` → `exabgp::batch::commands`.
+//!
+//! - A namespace is announced only addresses inside the pools granted to it.
+//! - Pool attributes are always added; a tenant cannot drop them.
+//! - Exec probes are refused unless every pool the service uses sets `allowExec`.
+//! - Names, annotations and fields holding newlines, brackets, `;`, very long strings or unicode
+//!   never reach ExaBGP's API: every line is checked by an independent grammar
+//!   (`support/exabgp_line.rs`, shared with the fuzz targets).
+
+#[path = "support/exabgp_line.rs"]
+mod exabgp_line;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use kube_anycast::crd::{AnycastPoolSpec, AnycastServiceSpec};
+use kube_anycast::exabgp::batch::commands;
+use kube_anycast::model::Rib;
+use kube_anycast::plan::{
+    Inputs, LocalHealth, NodeInfo, Plan, ServiceKey, State, plan, validate_pool, validate_service,
+};
+use serde_json::{Value, json};
+
+use exabgp_line::check_line;
+
+#[expect(
+    clippy::expect_used,
+    reason = "fixtures are literals: a bad one is a bug in the test"
+)]
+fn mk_inputs(pools: &[(&str, Value)], namespaces: &[(&str, &[(&str, &str)])]) -> Inputs {
+    let mut inputs = Inputs {
+        node: NodeInfo {
+            name: "n1".into(),
+            ..NodeInfo::default()
+        },
+        ..Inputs::default()
+    };
+    for (name, spec) in pools {
+        let spec: AnycastPoolSpec = serde_json::from_value(spec.clone()).expect("a pool spec");
+        inputs
+            .pools
+            .insert((*name).to_owned(), validate_pool(&spec));
+    }
+    for (ns, labels) in namespaces {
+        inputs.namespaces.insert(
+            (*ns).to_owned(),
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+    }
+    inputs
+}
+
+/// Adds a service whose endpoints are ready and whose probes all pass, so that policy alone
+/// decides what is announced.
+#[expect(
+    clippy::expect_used,
+    reason = "fixtures are literals: a bad one is a bug in the test"
+)]
+fn mk_service(inputs: &mut Inputs, ns: &str, name: &str, spec: Value) {
+    let key = ServiceKey::new(ns, name);
+    let spec: AnycastServiceSpec = serde_json::from_value(spec).expect("a service spec");
+    let service = validate_service(&spec);
+    let probes = service
+        .as_ref()
+        .map(|s| s.probes.iter().map(|p| (p.name.clone(), true)).collect())
+        .unwrap_or_default();
+    inputs.health.insert(
+        key.clone(),
+        LocalHealth {
+            ready: 1,
+            total: 1,
+            probes,
+        },
+    );
+    inputs.services.insert(key, service);
+}
+
+fn web(addresses: &[&str]) -> Value {
+    json!({"addresses": addresses, "readiness": {"service": "web"}})
+}
+
+/// The planned lines for announcing, draining and withdrawing everything, each checked.
+fn checked_lines(inputs: &Inputs) -> Vec<String> {
+    let up = plan(inputs).rib;
+    let mut draining = inputs.clone();
+    draining.node.shutting_down = true;
+    let draining = plan(&draining).rib;
+    let empty = Rib::new();
+    let mut lines = Vec::new();
+    for (from, to) in [(&empty, &up), (&up, &draining), (&draining, &empty)] {
+        for batch in commands(from, to, 4) {
+            check_line(&batch.line).unwrap_or_else(|e| panic!("{e}"));
+            lines.push(batch.line);
+        }
+    }
+    lines
+}
+
+fn announced(plan: &Plan, ns: &str, name: &str) -> Vec<String> {
+    plan.reports[&ServiceKey::new(ns, name)]
+        .prefixes
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn two_tenants() -> Inputs {
+    mk_inputs(
+        &[
+            (
+                "team-a",
+                json!({"cidrs": ["192.0.2.0/24"], "namespaceSelector": {"matchLabels": {"team": "a"}}}),
+            ),
+            (
+                "team-b",
+                json!({"cidrs": ["198.51.100.0/24", "2001:db8:b::/48"],
+                       "namespaceSelector": {"matchLabels": {"team": "b"}}}),
+            ),
+            ("shared", json!({"cidrs": ["203.0.113.0/24"]})),
+        ],
+        &[
+            ("a", &[("team", "a")]),
+            ("b", &[("team", "b")]),
+            ("unlabelled", &[]),
+        ],
+    )
+}
+
+#[test]
+fn a_namespace_is_announced_only_addresses_its_pools_grant() {
+    let mut inputs = two_tenants();
+    let claims = ["192.0.2.1", "198.51.100.1", "2001:db8:b::1", "203.0.113.1"];
+    mk_service(&mut inputs, "a", "web", web(&claims));
+    mk_service(&mut inputs, "b", "web", web(&["198.51.100.2", "192.0.2.2"]));
+    mk_service(&mut inputs, "unlabelled", "web", web(&claims));
+    // Not in the namespace list at all: no labels, so only unselected pools.
+    mk_service(&mut inputs, "team-b", "web", web(&["198.51.100.3"]));
+    let p = plan(&inputs);
+    assert_eq!(
+        announced(&p, "a", "web"),
+        ["192.0.2.1/32", "203.0.113.1/32"]
+    );
+    assert_eq!(announced(&p, "b", "web"), ["198.51.100.2/32"]);
+    assert_eq!(announced(&p, "unlabelled", "web"), ["203.0.113.1/32"]);
+    assert!(announced(&p, "team-b", "web").is_empty());
+    let refused: BTreeSet<IpAddr> = p.reports[&ServiceKey::new("a", "web")]
+        .refused
+        .iter()
+        .map(|(ip, why)| {
+            assert!(
+                why.contains("outside every AnycastPool granted to namespace a"),
+                "{why}"
+            );
+            *ip
+        })
+        .collect();
+    assert_eq!(
+        refused,
+        BTreeSet::from([
+            "198.51.100.1".parse().unwrap(),
+            "2001:db8:b::1".parse().unwrap()
+        ])
+    );
+    // The RIB is exactly the union of the granted claims, nothing else.
+    let rib: BTreeSet<String> = p.rib.keys().map(|k| k.prefix.to_string()).collect();
+    let want = ["192.0.2.1/32", "198.51.100.2/32", "203.0.113.1/32"];
+    assert_eq!(rib, want.iter().map(|s| (*s).to_owned()).collect());
+    checked_lines(&inputs);
+}
+
+#[test]
+fn an_invalid_pool_grants_nothing_and_a_wide_pool_still_refuses_special_addresses() {
+    let mut inputs = mk_inputs(
+        &[
+            ("broken", json!({"cidrs": ["192.0.2.1/24"]})),
+            ("everything", json!({"cidrs": ["0.0.0.0/0", "::/0"]})),
+        ],
+        &[("a", &[])],
+    );
+    mk_service(&mut inputs, "a", "ok", web(&["192.0.2.1"]));
+    for (name, addr) in [
+        ("any", "0.0.0.0"),
+        ("lo", "127.0.0.1"),
+        ("mc", "224.0.0.1"),
+        ("v6", "::1"),
+    ] {
+        mk_service(&mut inputs, "a", name, web(&[addr]));
+    }
+    let p = plan(&inputs);
+    // "broken" is ignored, "everything" grants the unicast address.
+    assert_eq!(announced(&p, "a", "ok"), ["192.0.2.1/32"]);
+    for name in ["any", "lo", "mc", "v6"] {
+        assert_eq!(
+            p.reports[&ServiceKey::new("a", name)].state,
+            State::Invalid,
+            "{name}"
+        );
+    }
+    assert_eq!(p.rib.len(), 1);
+}
+
+#[test]
+fn pool_attributes_are_always_added_and_a_tenant_cannot_drop_them() {
+    let mut inputs = mk_inputs(
+        &[(
+            "edge",
+            json!({"cidrs": ["192.0.2.0/24"], "communities": ["65000:666", "no-export"],
+                   "largeCommunities": ["65000:1:2"], "extendedCommunities": ["target:65000:7"]}),
+        )],
+        &[("a", &[])],
+    );
+    mk_service(
+        &mut inputs,
+        "a",
+        "web",
+        json!({"addresses": ["192.0.2.1"], "readiness": {"service": "web"},
+               "communities": ["65001:1"], "announce": {"up": {"med": 100, "communities": []}}}),
+    );
+    let lines = checked_lines(&inputs);
+    let announce = lines.iter().find(|l| l.contains(" announce ")).unwrap();
+    for attr in [
+        "65000:666",
+        "no-export",
+        "65000:1:2",
+        "target:65000:7",
+        "65001:1",
+    ] {
+        assert!(announce.contains(attr), "{attr} missing from {announce:?}");
+    }
+    // Draining adds GRACEFUL_SHUTDOWN on top and still keeps the pool's attributes.
+    let drain = lines
+        .iter()
+        .filter(|l| l.contains(" announce "))
+        .nth(1)
+        .unwrap();
+    assert!(
+        drain.contains("65535:0") && drain.contains("65000:666"),
+        "{drain:?}"
+    );
+}
+
+#[test]
+fn exec_probes_need_every_pool_used_to_allow_them() {
+    let mut inputs = mk_inputs(
+        &[
+            ("plain", json!({"cidrs": ["192.0.2.0/24"]})),
+            (
+                "trusted",
+                json!({"cidrs": ["198.51.100.0/24"], "allowExec": true}),
+            ),
+        ],
+        &[("a", &[])],
+    );
+    let exec = json!([{"name": "script", "exec": {"command": ["/bin/true"]}}]);
+    let spec = |addrs: &[&str]| {
+        let mut s = web(addrs);
+        s["probes"] = exec.clone();
+        s
+    };
+    mk_service(&mut inputs, "a", "plain", spec(&["192.0.2.1"]));
+    mk_service(&mut inputs, "a", "trusted", spec(&["198.51.100.1"]));
+    mk_service(
+        &mut inputs,
+        "a",
+        "mixed",
+        spec(&["198.51.100.2", "192.0.2.2"]),
+    );
+    mk_service(&mut inputs, "a", "tcp", web(&["192.0.2.3"]));
+    let p = plan(&inputs);
+    for name in ["plain", "mixed"] {
+        let r = &p.reports[&ServiceKey::new("a", name)];
+        assert_eq!(r.state, State::Refused, "{name}");
+        assert!(r.reason.contains("does not set allowExec"), "{}", r.reason);
+        assert!(
+            !r.runs_probes(),
+            "{name}: a refused service must not run its probes"
+        );
+    }
+    assert_eq!(announced(&p, "a", "trusted"), ["198.51.100.1/32"]);
+    assert!(p.reports[&ServiceKey::new("a", "trusted")].runs_probes());
+    assert_eq!(announced(&p, "a", "tcp"), ["192.0.2.3/32"]);
+}
+
+/// Hostile text in every place a tenant or a node admin can write one.
+fn hostile_strings() -> Vec<String> {
+    let mut out: Vec<String> = [
+        "65000:1\nneighbor * announce route 0.0.0.0/0 next-hop self",
+        "65000:1 ] med 0 [",
+        "65000:1;",
+        "self\nshutdown",
+        "10.0.0.1, neighbor *",
+        "1 ] community [ 65535:666",
+        "[",
+        "]",
+        "\u{2028}",
+        "６５０００:１",
+        "no\u{0}export",
+        "65000:1\r",
+        "\u{1F4A5}",
+        "",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    out.push("9".repeat(10_000));
+    out.push("é".repeat(70_000));
+    out
+}
+
+#[test]
+fn hostile_fields_are_refused_or_never_reach_the_api() {
+    for s in hostile_strings() {
+        let mut inputs = mk_inputs(&[("p", json!({"cidrs": ["192.0.2.0/24"]}))], &[("a", &[])]);
+        let fields = [
+            ("communities", json!([s])),
+            ("extendedCommunities", json!([s])),
+            ("largeCommunities", json!([s])),
+            ("asPathPrepend", json!(s)),
+            ("nextHop", json!(s)),
+            ("neighbors", json!([s])),
+            ("addresses", json!([s])),
+        ];
+        for (i, (field, value)) in fields.into_iter().enumerate() {
+            let mut spec = web(&["192.0.2.1"]);
+            spec[field] = value;
+            mk_service(&mut inputs, "a", &format!("svc-{i}"), spec);
+        }
+        let mut spec = web(&["192.0.2.1"]);
+        spec["announce"] = json!({"up": {"med": 100, "communities": [s]}});
+        mk_service(&mut inputs, "a", "state-communities", spec);
+        let p = plan(&inputs);
+        for (key, report) in &p.reports {
+            // Refused at validation, or announced with the field parsed and re-rendered.
+            assert!(
+                report.state == State::Invalid || !report.prefixes.is_empty(),
+                "{key}: {report:?}"
+            );
+        }
+        for line in checked_lines(&inputs) {
+            assert!(
+                s.is_empty() || !line.contains(s.as_str()),
+                "{s:?} reached {line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hostile_names_probes_and_annotations_never_reach_the_api() {
+    for s in hostile_strings() {
+        let mut inputs = mk_inputs(
+            &[(
+                "p",
+                json!({"cidrs": ["192.0.2.0/24", "2001:db8::/32"], "medOffsetAnnotation": "x/med"}),
+            )],
+            &[(s.as_str(), &[]), ("a", &[])],
+        );
+        inputs.node.name.clone_from(&s);
+        inputs.node.annotations = BTreeMap::from([
+            ("x/med".to_owned(), s.clone()),
+            ("kube-anycast.io/med-offset".to_owned(), s.clone()),
+        ]);
+        inputs.node.labels = BTreeMap::from([(s.clone(), s.clone())]);
+        let mut spec = web(&["192.0.2.1", "2001:db8::1"]);
+        spec["readiness"] = json!({"service": s});
+        spec["probes"] = json!([{"name": s, "address": "192.0.2.9:80", "target": "Address", "tcp": {"port": 80}},
+                                 {"name": "http", "http": {"port": 80, "path": "/", "bodyContains": s}}]);
+        spec["nodeSelector"] = json!({});
+        mk_service(&mut inputs, s.as_str(), s.as_str(), spec.clone());
+        mk_service(&mut inputs, "a", s.as_str(), spec);
+        let lines = checked_lines(&inputs);
+        // Hostile names are not a reason to refuse a service: both are announced (and drained).
+        assert!(s.is_empty() || lines.len() >= 3, "{s:?}: nothing announced");
+        for line in &lines {
+            assert!(
+                s.len() < 2 || !line.contains(s.as_str()),
+                "{s:?} reached {line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_prefix_on_the_wire_is_a_granted_host_route() {
+    let mut inputs = two_tenants();
+    mk_service(&mut inputs, "a", "web", web(&["192.0.2.1", "198.51.100.1"]));
+    mk_service(
+        &mut inputs,
+        "b",
+        "web",
+        web(&["198.51.100.2", "2001:db8:b::2"]),
+    );
+    let pools: BTreeMap<&str, Vec<IpNet>> = [
+        (
+            "a",
+            vec![
+                "192.0.2.0/24".parse().unwrap(),
+                "203.0.113.0/24".parse().unwrap(),
+            ],
+        ),
+        (
+            "b",
+            ["198.51.100.0/24", "2001:db8:b::/48", "203.0.113.0/24"]
+                .iter()
+                .map(|c| c.parse().unwrap())
+                .collect(),
+        ),
+    ]
+    .into();
+    let p = plan(&inputs);
+    for (key, report) in &p.reports {
+        for prefix in &report.prefixes {
+            assert_eq!(prefix.prefix_len(), prefix.max_prefix_len(), "{prefix}");
+            assert!(
+                pools[key.namespace.as_str()]
+                    .iter()
+                    .any(|c| c.contains(prefix)),
+                "{prefix} for {key}"
+            );
+        }
+    }
+    for line in checked_lines(&inputs) {
+        let checked = check_line(&line).unwrap();
+        for prefix in checked.prefixes {
+            assert!(
+                pools.values().flatten().any(|c| c.contains(&prefix)),
+                "{prefix} on {line:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_line_checker_refuses_what_the_encoder_must_never_write() {
+    let good = "neighbor 10.0.0.1, neighbor 10.0.0.2 announce route 192.0.2.1/32 next-hop self med 100 community [ 65000:1 no-export ] as-path [ 65000 ] path-information 3\n";
+    assert_eq!(check_line(good).unwrap().prefixes.len(), 1);
+    let bulk = "neighbor * withdraw attributes next-hop 10.0.0.1 nlri 192.0.2.1/32 192.0.2.2/32\n";
+    assert_eq!(check_line(bulk).unwrap().prefixes.len(), 2);
+    for bad in [
+        "neighbor * announce route 192.0.2.1/32 next-hop self",
+        "neighbor * announce route 192.0.2.1/32 next-hop self\nneighbor * announce route 0.0.0.0/0 next-hop self\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self; shutdown\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self community [ 65000:1\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self community [ ]\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self community [ x ]\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self med 1 med 2\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self as-path [ 1 ] med 2\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self rd 1:1\n",
+        "neighbor * withdraw route 192.0.2.1/32 next-hop self med 5\n",
+        "neighbor * announce route 192.0.2.1/24 next-hop self\n",
+        "neighbor * announce route 192.0.2.1/32  next-hop self\n",
+        "neighbor *, neighbor 10.0.0.1 announce route 192.0.2.1/32 next-hop self\n",
+        "neighbor * announce attributes next-hop self nlri\n",
+        "neighbor * announce route 192.0.2.1/32 next-hop self med 1\u{e9}\n",
+    ] {
+        assert!(check_line(bad).is_err(), "accepted {bad:?}");
+    }
+}
