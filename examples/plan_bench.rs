@@ -5,9 +5,7 @@
 use std::time::{Duration, Instant};
 
 use kube_anycast::crd::{AnycastPoolSpec, AnycastServiceSpec};
-use kube_anycast::plan::{
-    Inputs, LocalHealth, ServiceKey, diff, plan, validate_pool, validate_service,
-};
+use kube_anycast::plan::{Inputs, LocalHealth, ServiceKey, plan, validate_pool, validate_service};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u32 = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
@@ -17,14 +15,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..50 {
         let start = Instant::now();
         let planned = plan(&inputs);
-        let changes = diff(&previous, &planned.rib);
+        let changes = kube_anycast::exabgp::batch::commands(&previous, &planned.rib, 500);
         times.push(start.elapsed());
         assert!(changes.is_empty());
         previous = planned.rib;
     }
     times.sort();
     println!(
-        "{n} services, {} routes: plan + diff median {:?}, max {:?}",
+        "{n} services, {} routes: plan + driver commands median {:?}, max {:?}",
         previous.len(),
         times[times.len() / 2],
         times[times.len() - 1]

@@ -5,7 +5,7 @@
 //! and `exabgp::encode` (API lines) are pure; `healthcheck` is the drop-in for ExaBGP's
 //! healthcheck, built on them. `crd` holds the API types (and generates `crds/`); `plan` is the
 //! pure planner: validated services, pools, this node and local health in, the desired RIB and
-//! a report per service out, and `plan::diff` for the minimal changes between two RIBs.
+//! a report per service out, and `exabgp::batch::commands` for the minimal, grouped changes between two RIBs.
 
 pub mod admin;
 pub mod agent;

@@ -21,6 +21,9 @@ pub enum Effect {
     Announce(Vec<RouteKey>, Attributes),
     /// These routes are now withdrawn.
     Withdraw(Vec<RouteKey>),
+    /// An ADD-PATH path that was replaced by one with another path id: only its withdraw is
+    /// acknowledged, the route itself stays (with the new path id).
+    WithdrawReplacedPath,
     /// Nothing (the sync marker).
     None,
 }
@@ -48,7 +51,7 @@ impl Effect {
                     rib.remove(k);
                 }
             }
-            Effect::None => {}
+            Effect::WithdrawReplacedPath | Effect::None => {}
         }
     }
 }
@@ -85,10 +88,30 @@ pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batc
                 .push(key.prefix);
         }
     }
+    // With ADD-PATH a new path id is another path: the old one is withdrawn after the new one is
+    // announced, so the prefix is never without a path.
+    let mut replaced: BTreeMap<(Target, Attributes, bool), Vec<IpNet>> = BTreeMap::new();
+    for (key, attrs) in desired {
+        if let Some(old) = announced
+            .get(key)
+            .filter(|old| old.path_id != attrs.path_id)
+        {
+            let slim = Attributes {
+                next_hop: old.next_hop,
+                path_id: old.path_id,
+                ..Attributes::default()
+            };
+            replaced
+                .entry((key.target.clone(), slim, key.prefix.addr().is_ipv4()))
+                .or_default()
+                .push(key.prefix);
+        }
+    }
     let mut out = Vec::new();
-    for (action, groups) in [
-        (Action::Withdraw, withdraws),
-        (Action::Announce, to_announce),
+    for (action, groups, replacing) in [
+        (Action::Withdraw, withdraws, false),
+        (Action::Announce, to_announce, false),
+        (Action::Withdraw, replaced, true),
     ] {
         for ((target, attributes, _), prefixes) in groups {
             for chunk in prefixes.chunks(max) {
@@ -107,6 +130,7 @@ pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batc
                     })
                     .collect();
                 let effect = match action {
+                    Action::Withdraw if replacing => Effect::WithdrawReplacedPath,
                     Action::Withdraw => Effect::Withdraw(keys),
                     Action::Announce => Effect::Announce(keys, attributes.clone()),
                 };
@@ -186,11 +210,41 @@ mod tests {
     }
 
     fn arb_rib() -> impl Strategy<Value = Rib> {
-        proptest::collection::btree_map(0u8..40, 0i64..4, 0..30).prop_map(|m| {
+        let attrs = (0i64..4, proptest::option::of(1i64..3));
+        proptest::collection::btree_map(0u8..40, attrs, 0..30).prop_map(|m| {
             m.into_iter()
-                .map(|(i, med)| mk_route(&format!("198.51.100.{i}/32"), med * 50))
+                .map(|(i, (med, path_id))| {
+                    let (key, attrs) = mk_route(&format!("198.51.100.{i}/32"), med * 50);
+                    (key, Attributes { path_id, ..attrs })
+                })
                 .collect()
         })
+    }
+
+    #[test]
+    fn a_new_path_id_is_announced_before_the_old_path_is_withdrawn() {
+        let (key, mut old) = mk_route("192.0.2.1/32", 100);
+        old.path_id = Some(1);
+        let new = Attributes {
+            path_id: Some(2),
+            ..old.clone()
+        };
+        let announced: Rib = [(key.clone(), old)].into();
+        let desired: Rib = [(key, new)].into();
+        let batches = commands(&announced, &desired, 10);
+        let lines: Vec<&str> = batches.iter().map(|b| b.line.as_str()).collect();
+        assert_eq!(
+            lines,
+            [
+                "neighbor * announce attributes next-hop self med 100 path-information 2 nlri 192.0.2.1/32\n",
+                "neighbor * withdraw attributes next-hop self path-information 1 nlri 192.0.2.1/32\n",
+            ]
+        );
+        let mut rib = announced.clone();
+        for b in &batches {
+            b.effect.apply(&mut rib);
+        }
+        assert_eq!(rib, desired);
     }
 
     proptest! {

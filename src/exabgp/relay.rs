@@ -15,11 +15,15 @@ use tokio::time::Instant;
 use super::batch::SYNC_DONE;
 use super::parse::{Answer, parse_answer, parse_command};
 
-/// The routes the relay passed on, keyed by target and prefix, with the line that withdraws each.
+/// A path as the relay tracks it: target, prefix and ADD-PATH path id.
+type PathKey = (String, String, Option<String>);
+
+/// The routes the relay passed on, keyed by target, prefix and path id, with the line that
+/// withdraws each.
 #[derive(Debug, Default, Clone)]
 pub struct Tracker {
-    routes: BTreeMap<(String, String), String>,
-    unconfirmed: BTreeSet<(String, String)>,
+    routes: BTreeMap<PathKey, String>,
+    unconfirmed: BTreeSet<PathKey>,
 }
 
 /// What to do with a line from the agent.
@@ -39,7 +43,12 @@ impl Tracker {
         }
         if let Some(cmd) = parse_command(line) {
             for prefix in &cmd.prefixes {
-                let key = (cmd.target.to_owned(), (*prefix).to_owned());
+                // With ADD-PATH each path id is its own path.
+                let key = (
+                    cmd.target.to_owned(),
+                    (*prefix).to_owned(),
+                    cmd.path_id.map(str::to_owned),
+                );
                 self.unconfirmed.remove(&key);
                 if cmd.announce {
                     self.routes
@@ -259,6 +268,19 @@ mod tests {
             ["neighbor * withdraw route 192.0.2.3/32 next-hop self\n"]
         );
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn paths_with_other_ids_are_tracked_apart() {
+        let mut t = Tracker::default();
+        t.on_agent_line("neighbor * announce attributes next-hop self med 100 path-information 2 nlri 192.0.2.1/32");
+        t.on_agent_line(
+            "neighbor * withdraw attributes next-hop self path-information 1 nlri 192.0.2.1/32",
+        );
+        assert_eq!(
+            t.take_all(),
+            ["neighbor * withdraw route 192.0.2.1/32 next-hop self path-information 2\n"]
+        );
     }
 
     #[test]

@@ -23,7 +23,6 @@
 
 mod advertise;
 mod assemble;
-mod diff;
 mod duration;
 pub mod med;
 mod pool;
@@ -43,7 +42,6 @@ use crate::model::Rib;
 
 pub use advertise::advertisement;
 pub use assemble::plan;
-pub use diff::{Change, apply, diff};
 pub use duration::parse_duration;
 pub use pool::{ValidPool, labels_match, selector_matches, validate_pool};
 pub use service::{
