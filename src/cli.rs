@@ -62,21 +62,11 @@ pub struct RelayArgs {
     pub log: LogArgs,
 }
 
-/// Parses `500ms`, `30s`, `5m` or a plain number of seconds.
+/// Parses a flag's duration.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {s:?}: expected e.g. 500ms, 30s or 5m");
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((s, "s"), |i| s.split_at(i));
-    let value: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| bad())
+    // One syntax for flags and CRD fields (Go's, as in Kubernetes): 500ms, 30s, 5m, 1h30m.
+    crate::plan::parse_duration(s)
+        .ok_or_else(|| format!("invalid duration {s:?}: expected e.g. 500ms, 30s, 5m or 1h30m"))
 }
 
 /// Runs the command line and returns the process exit status.
@@ -176,7 +166,7 @@ mod tests {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_mins(2)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("7").is_err(), "a unit is required");
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("5 parsecs").is_err());
     }
