@@ -137,6 +137,7 @@ mod tests {
                 .map(|ip| (ip.parse().unwrap(), "outside every pool".to_owned()))
                 .collect(),
             reason: "because".into(),
+            probes: std::collections::BTreeMap::new(),
         }
     }
 

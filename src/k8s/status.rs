@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::events::{Limiter, Notice, notices};
+use crate::crd::advertisement::ProbeReport;
 use crate::crd::{AnycastAdvertisement, AnycastAdvertisementSpec};
 use crate::engine::world::World;
 use crate::plan::{Plan, Report, ServiceKey, State};
@@ -137,6 +138,7 @@ impl Writer {
                     communities: vec![],
                     refused: vec![],
                     reason: o.reason.clone(),
+                    probes: BTreeMap::new(),
                 })
             });
             for n in notices(key, uid, &self.node, old_report.as_ref(), report) {
@@ -196,10 +198,26 @@ impl Writer {
             reason: report.reason.clone(),
             ready_endpoints: counts.ready,
             total_endpoints: counts.total,
-            probes: Vec::new(),
+            probes: probe_reports(world, key, report),
             last_transition_time,
         }
     }
+}
+
+/// The probes' verdicts, with the weights and criticality the service gives them.
+fn probe_reports(world: &World, key: &ServiceKey, report: &Report) -> Vec<ProbeReport> {
+    let Some(Ok(svc)) = world.services.get(key) else {
+        return Vec::new();
+    };
+    svc.probes
+        .iter()
+        .map(|p| ProbeReport {
+            name: p.name.clone(),
+            passing: report.probes.get(&p.name).copied().unwrap_or(false),
+            critical: p.critical,
+            weight: p.weight,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -77,6 +77,24 @@ pub fn plan(inputs: &Inputs) -> Plan {
         reports.insert((*key).clone(), report);
     }
     let rib = combine(&wishes, &mut reports);
+    for (key, report) in &mut reports {
+        if let Some(Ok(svc)) = inputs.services.get(key) {
+            let health = inputs.health.get(key);
+            report.probes = svc
+                .probes
+                .iter()
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        health
+                            .and_then(|h| h.probes.get(&p.name))
+                            .copied()
+                            .unwrap_or(false),
+                    )
+                })
+                .collect();
+        }
+    }
     Plan {
         rib,
         reports,
@@ -342,6 +360,7 @@ fn report_from(state: State, reason: String, wishes: &[Wish], c: &Claim<'_>) -> 
             .unwrap_or_default(),
         refused: c.refused.clone(),
         reason,
+        probes: BTreeMap::new(),
     }
 }
 
@@ -463,6 +482,7 @@ fn bare_report(state: State, reason: String, refused: Vec<(IpAddr, String)>) -> 
         communities: Vec::new(),
         refused,
         reason,
+        probes: BTreeMap::new(),
     }
 }
 

@@ -194,6 +194,8 @@ pub struct Report {
     pub refused: Vec<(IpAddr, String)>,
     /// Why, in words a person can act on.
     pub reason: String,
+    /// Each probe's dampened verdict, by name (a probe without a result yet counts as failing).
+    pub probes: BTreeMap<String, bool>,
 }
 
 impl Report {

@@ -670,3 +670,32 @@ fn a_report_becomes_the_nodes_advertisement() {
         })
     );
 }
+
+#[test]
+fn reports_carry_each_probes_verdict() {
+    let mut inputs = mk_inputs();
+    let probes = json!({"probes": [
+        {"name": "http", "tcp": {"port": 80}},
+        {"name": "db", "tcp": {"port": 5432}, "critical": true},
+        {"name": "new", "tcp": {"port": 81}},
+    ]});
+    add(
+        &mut inputs,
+        "ns",
+        "a",
+        with(web(&["192.0.2.1"]), probes),
+        1,
+        &[("http", true), ("db", false)],
+    );
+    let planned = plan(&inputs);
+    let r = report(&planned, "ns", "a");
+    assert_eq!(
+        r.probes,
+        BTreeMap::from([
+            ("db".to_owned(), false),
+            ("http".to_owned(), true),
+            ("new".to_owned(), false)
+        ])
+    );
+    assert_eq!(r.state, State::Down);
+}

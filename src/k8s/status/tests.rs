@@ -18,6 +18,7 @@ fn mk_report(state: State, med: Option<u32>) -> Report {
         communities: vec![],
         refused: vec![],
         reason: format!("{state:?} for a reason"),
+        probes: std::collections::BTreeMap::new(),
     }
 }
 
