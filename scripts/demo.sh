@@ -5,6 +5,7 @@
 #
 #   sudo ./scripts/demo.sh            interactive pacing (Ctrl-C stops and cleans up)
 #   sudo ./scripts/demo.sh --ci       fast, non-interactive, checks what the peer saw, exit 0/1
+#   sudo ./scripts/demo.sh --k8s      the same story through a real API server (scripts/demo/k8s.sh)
 #
 # Installs what is missing (gobgpd from apt, ExaBGP in a venv under ~/.cache/kube-anycast) and
 # builds the binary. Leaves nothing behind: namespaces, processes and addresses are removed.
@@ -16,7 +17,8 @@ for arg in "$@"; do
   case $arg in
     --ci) ci=1; pause=0 ;;
     --duration=*) pause="${arg#--duration=}" ;;
-    *) echo "usage: $0 [--ci] [--duration=SECONDS_PER_STEP]" >&2; exit 2 ;;
+    --k8s) exec bash scripts/demo/k8s.sh "$@" ;;
+    *) echo "usage: $0 [--ci] [--k8s] [--duration=SECONDS_PER_STEP]" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "the demo needs root (network namespaces): sudo $0" >&2; exit 1; }
@@ -24,8 +26,8 @@ done
 export KAT_CACHE="${KAT_CACHE:-$HOME/.cache/kube-anycast}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KAT_CACHE/target}"
 export KAT_TESTBED_PREFIX="kademo$$"
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-step() { printf '  demo  %s\n' "$*"; }
+# shellcheck source=demo/lib.sh
+. scripts/demo/lib.sh
 
 work="$(mktemp -d /tmp/kube-anycast-demo.XXXXXX)"
 timeline_pid=""
@@ -106,24 +108,6 @@ ip netns exec "$ns_exa" "$ka" agent --node-name demo-node --services-dir "$work/
   2>"$work/agent.log" &
 agent_pid=$!
 
-# Waits until the peer's record has LINE after the line the previous expectation matched, so
-# that the steps must be seen in order (fails after 20 s in --ci mode).
-seen_upto=0
-expect() {
-  local want=$1 i n
-  for i in $(seq 1 200); do
-    n=$(tail -n "+$((seen_upto + 1))" "$record" 2>/dev/null | grep -nx -m1 -- "$want" | cut -d: -f1 || true)
-    if [ -n "$n" ]; then
-      seen_upto=$((seen_upto + n))
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "demo: the peer never saw '$want'" >&2
-  [ "$ci" = 1 ] && { echo "--- agent log" >&2; tail -20 "$work/agent.log" >&2; exit 1; }
-  return 0
-}
-wait_step() { [ "$pause" = 0 ] || sleep "$pause"; }
 
 step "both services healthy: announced with MED 100"
 expect "192.0.2.10/32 100 65000:1"

@@ -41,6 +41,8 @@ stage "agent: end to end on the BGP test bed (standalone agent + exabgp-relay + 
 cargo test --locked --no-fail-fast --test agent_bgp
 stage "the demo, non-interactive: checks what the BGP peer saw, and that nothing is left behind"
 ./scripts/demo.sh --ci
+stage "the demo through the API server (--k8s): the same checks, plus the advertisements and a stopped control plane"
+./scripts/demo.sh --ci --k8s
 stage "Kubernetes integration tests and the agent end to end (control plane built once, cached; ExaBGP + GoBGP)"
 bash scripts/ci-controlplane.sh --test k8s_harness --test crd_apiserver --test k8s_agent --test k8s_watch_traffic
 stage "packaging: hadolint, ExaBGP image pin, Helm chart against the real API server and ExaBGP"
