@@ -8,10 +8,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::events::{Limiter, Notice, notices};
-use crate::crd::advertisement::ProbeReport;
 use crate::crd::{AnycastAdvertisement, AnycastAdvertisementSpec};
 use crate::engine::world::World;
-use crate::plan::{Plan, Report, ServiceKey, State};
+use crate::plan::{LocalHealth, Plan, Report, ServiceKey, State, advertisement};
 
 /// One advertisement to apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,36 +187,21 @@ impl Writer {
             Some(o) if o.state == report.state => o.last_transition_time.clone(),
             _ => Some(Time(now)),
         };
-        AnycastAdvertisementSpec {
-            node: self.node.clone(),
-            service: key.name.clone(),
-            state: report.state,
-            med: report.med,
-            prefixes: report.prefixes.iter().map(ToString::to_string).collect(),
-            communities: report.communities.clone(),
-            reason: report.reason.clone(),
-            ready_endpoints: counts.ready,
-            total_endpoints: counts.total,
-            probes: probe_reports(world, key, report),
+        let health = LocalHealth {
+            ready: counts.ready,
+            total: counts.total,
+            probes: report.probes.clone(),
+        };
+        let svc = world.services.get(key).and_then(|s| s.as_ref().ok());
+        advertisement(
+            key,
+            &self.node,
+            report,
+            svc,
+            Some(&health),
             last_transition_time,
-        }
+        )
     }
-}
-
-/// The probes' verdicts, with the weights and criticality the service gives them.
-fn probe_reports(world: &World, key: &ServiceKey, report: &Report) -> Vec<ProbeReport> {
-    let Some(Ok(svc)) = world.services.get(key) else {
-        return Vec::new();
-    };
-    svc.probes
-        .iter()
-        .map(|p| ProbeReport {
-            name: p.name.clone(),
-            passing: report.probes.get(&p.name).copied().unwrap_or(false),
-            critical: p.critical,
-            weight: p.weight,
-        })
-        .collect()
 }
 
 #[cfg(test)]
