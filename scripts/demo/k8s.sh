@@ -41,13 +41,7 @@ agent_pid=""
 cp_pids=""
 cleanup() {
   trap - EXIT INT TERM
-  [ -z "$timeline_pid" ] || kill "$timeline_pid" 2>/dev/null || true
-  if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then
-    kill -TERM "$agent_pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$agent_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$agent_pid" 2>/dev/null || true
-  fi
-  bash tests/testbed/down.sh >/dev/null 2>&1 || true
+  stop_demo
   [ ! -d "$KAT_CP_DIR" ] || bash scripts/controlplane/stop.sh 2>/dev/null || true
   rm -rf "$work"
 }

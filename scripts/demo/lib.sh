@@ -1,5 +1,16 @@
-# shellcheck shell=bash disable=SC2154 # $ci, $record, $pause and $work are set by the demo
+# shellcheck shell=bash disable=SC2154 # $ci, $record, $pause, $work, $agent_pid and $timeline_pid are set by the demo
 # Helpers shared by scripts/demo.sh and scripts/demo/k8s.sh. Sourced, not run.
+
+# Stops the timeline and the agent (SIGTERM, SIGKILL after 10 s) and tears the test bed down.
+stop_demo() {
+  [ -z "$timeline_pid" ] || kill "$timeline_pid" 2>/dev/null || true
+  if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then
+    kill -TERM "$agent_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$agent_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$agent_pid" 2>/dev/null || true
+  fi
+  bash tests/testbed/down.sh >/dev/null 2>&1 || true
+}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 step() { printf '  demo  %s\n' "$*"; }
