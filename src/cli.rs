@@ -111,24 +111,28 @@ fn run_relay(args: &RelayArgs) -> u8 {
         eprintln!("kube-anycast exabgp-relay: {e}");
         return 64;
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "failed to start the runtime");
-            return 1;
-        }
-    };
     let config = RelayConfig {
         socket: args.socket.clone(),
         lease: args.lease,
     };
-    match runtime.block_on(relay::run(config, tokio::io::stdin(), tokio::io::stdout())) {
-        Ok(()) => 0,
+    let builder = tokio::runtime::Builder::new_current_thread();
+    block_on(builder, async {
+        match relay::run(config, tokio::io::stdin(), tokio::io::stdout()).await {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!(error = %e, "lost ExaBGP's pipe");
+                1
+            }
+        }
+    })
+}
+
+/// Runs `main` to its exit status on a runtime from `builder`; 1 when the runtime cannot start.
+pub fn block_on(mut builder: tokio::runtime::Builder, main: impl Future<Output = u8>) -> u8 {
+    match builder.enable_all().build() {
+        Ok(runtime) => runtime.block_on(main),
         Err(e) => {
-            tracing::error!(error = %e, "lost ExaBGP's pipe");
+            tracing::error!(error = %e, "failed to start the runtime");
             1
         }
     }

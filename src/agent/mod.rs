@@ -93,18 +93,9 @@ pub fn main(args: &AgentArgs) -> u8 {
             return 64;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "failed to start the runtime");
-            return 1;
-        }
-    };
-    runtime.block_on(run(args.clone(), source))
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2);
+    crate::cli::block_on(builder, run(args.clone(), source))
 }
 
 /// Where the world comes from.
