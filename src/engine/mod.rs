@@ -207,6 +207,7 @@ impl Engine {
             let limit_at = t + self.config.drain_limit;
             st.replan_at = Some(st.replan_at.map_or(limit_at, |r| r.min(limit_at)));
         }
+        let mut probes_by_service = probe_verdicts(&st.jobs, &st.verdicts);
         let health = world
             .services
             .iter()
@@ -220,7 +221,7 @@ impl Engine {
                     },
                     (None, Err(_)) => world::EndpointCounts::default(),
                 };
-                let probes = probe_verdicts(key, &st.jobs, &st.verdicts);
+                let probes = probes_by_service.remove(key).unwrap_or_default();
                 (
                     key.clone(),
                     LocalHealth {
@@ -284,16 +285,18 @@ impl Engine {
     }
 }
 
-/// Each probe of a service passes when every one of its runs has a passing verdict.
+/// Each probe of each service passes when every one of its runs has a passing verdict.
 fn probe_verdicts(
-    key: &ServiceKey,
     jobs: &[ProbeKey],
     verdicts: &BTreeMap<ProbeKey, bool>,
-) -> BTreeMap<String, bool> {
-    let mut out: BTreeMap<String, bool> = BTreeMap::new();
-    for job in jobs.iter().filter(|j| &j.0 == key) {
+) -> BTreeMap<ServiceKey, BTreeMap<String, bool>> {
+    // One pass over the jobs: per service would cost services x jobs on every plan.
+    let mut out: BTreeMap<ServiceKey, BTreeMap<String, bool>> = BTreeMap::new();
+    for job in jobs {
         let passing = verdicts.get(job).copied().unwrap_or(false);
-        out.entry(job.1.clone())
+        out.entry(job.0.clone())
+            .or_default()
+            .entry(job.1.clone())
             .and_modify(|p| *p &= passing)
             .or_insert(passing);
     }
@@ -335,17 +338,17 @@ mod tests {
             (jobs[3].clone(), false),
         ]);
         // The second pod has no verdict yet: failing.
-        let got = probe_verdicts(&svc, &jobs, &verdicts);
+        let got = probe_verdicts(&jobs, &verdicts)[&svc].clone();
         assert_eq!(
             got,
             BTreeMap::from([("http".to_owned(), false), ("tcp".to_owned(), true)])
         );
         verdicts.insert(jobs[1].clone(), true);
-        assert!(probe_verdicts(&svc, &jobs, &verdicts)["http"]);
+        assert!(probe_verdicts(&jobs, &verdicts)[&svc]["http"]);
         verdicts.insert(jobs[0].clone(), false);
-        assert!(!probe_verdicts(&svc, &jobs, &verdicts)["http"]);
+        assert!(!probe_verdicts(&jobs, &verdicts)[&svc]["http"]);
         assert_eq!(
-            probe_verdicts(&other, &jobs, &verdicts),
+            probe_verdicts(&jobs, &verdicts)[&other],
             BTreeMap::from([("tcp".to_owned(), false)])
         );
     }
