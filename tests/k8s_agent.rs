@@ -308,11 +308,22 @@ impl Endpoints {
 
 /// This node, a pool granting only `ns` the address `vip`, the AnycastService `web` (no
 /// probes: Kubernetes readiness alone backs it) and its Service (selector `app=web`).
+async fn create_world(admin: &Client, ns: &str, node: &str, vip: &str) -> Api<AnycastService> {
+    create_world_with(admin, ns, node, vip, &json!({})).await
+}
+
+/// As [`create_world`], with `extra` merged into the AnycastService's spec (probes, timings).
 #[expect(
     clippy::unwrap_used,
     reason = "test fixture: a failed step fails the test"
 )]
-async fn create_world(admin: &Client, ns: &str, node: &str, vip: &str) -> Api<AnycastService> {
+async fn create_world_with(
+    admin: &Client,
+    ns: &str,
+    node: &str,
+    vip: &str,
+    extra: &serde_json::Value,
+) -> Api<AnycastService> {
     let nodes: Api<Node> = Api::all(admin.clone());
     let node_obj: Node = serde_json::from_value(
         json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}}),
@@ -330,12 +341,17 @@ async fn create_world(admin: &Client, ns: &str, node: &str, vip: &str) -> Api<An
     let pool_name = format!("pool-{ns}");
     apply(&Api::<AnycastPool>::all(admin.clone()), &pool_name, &pool).await;
     let services: Api<AnycastService> = Api::namespaced(admin.clone(), ns);
-    let svc: AnycastService = serde_json::from_value(json!({
+    let mut svc = json!({
         "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastService",
         "metadata": {"name": "web", "namespace": ns},
         "spec": {"addresses": [vip], "readiness": {"service": "web"}},
-    }))
-    .unwrap();
+    });
+    if let (Some(spec), Some(extra)) = (svc.get_mut("spec"), extra.as_object()) {
+        for (k, v) in extra {
+            spec[k] = v.clone();
+        }
+    }
+    let svc: AnycastService = serde_json::from_value(svc).unwrap();
     apply(&services, "web", &svc).await;
     let k8s_svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": ns},
@@ -915,4 +931,332 @@ fn scrape(addr: &str) -> String {
     conn.read_to_string(&mut text)
         .unwrap_or_else(|e| panic!("read from {addr}: {e}"));
     text
+}
+
+/// What the test's health endpoint answers, per path.
+#[derive(Debug, Default)]
+struct Checks {
+    /// 200 (true) or 503 (false); a path not set answers 503.
+    passing: std::collections::BTreeMap<String, bool>,
+    /// Answers given in a row with the current verdict, since it was last set.
+    streak: std::collections::BTreeMap<String, u32>,
+    /// Hold the next answer for this path once its streak reaches this count, until released.
+    hold: Option<(String, u32)>,
+    /// When the held request arrived.
+    held_since: Option<std::time::Instant>,
+}
+
+/// An HTTP health endpoint on 127.0.0.1 that the test controls. It counts the answers it
+/// gives, so the test knows how many results the agent's probe has seen, and it can hold an
+/// answer back, so "not withdrawn before the `fall`-th failure" is checked while that failure
+/// cannot have happened yet (no timing tolerance to flake).
+struct HealthServer {
+    addr: std::net::SocketAddr,
+    shared: std::sync::Arc<(std::sync::Mutex<Checks>, std::sync::Condvar)>,
+}
+
+#[expect(
+    clippy::unwrap_used,
+    reason = "test fixture: a poisoned lock or a failed bind fails the test"
+)]
+impl HealthServer {
+    fn start() -> HealthServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = std::sync::Arc::new((
+            std::sync::Mutex::new(Checks::default()),
+            std::sync::Condvar::new(),
+        ));
+        let state = shared.clone();
+        // Lives as long as the test process; each connection gets a thread, as a held answer
+        // must not block the other path's probe.
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let state = state.clone();
+                std::thread::spawn(move || Self::answer(conn, &state));
+            }
+        });
+        HealthServer { addr, shared }
+    }
+
+    fn answer(
+        mut conn: std::net::TcpStream,
+        state: &(std::sync::Mutex<Checks>, std::sync::Condvar),
+    ) {
+        use std::io::{Read as _, Write as _};
+        let mut request = Vec::new();
+        let mut buf = [0_u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let text = String::from_utf8_lossy(&request);
+        let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+        let (lock, cvar) = state;
+        let mut c = lock.lock().unwrap();
+        loop {
+            let streak = c.streak.get(&path).copied().unwrap_or(0);
+            let held = c
+                .hold
+                .as_ref()
+                .is_some_and(|(p, n)| *p == path && streak >= *n);
+            if !held {
+                break;
+            }
+            c.held_since.get_or_insert_with(std::time::Instant::now);
+            c = cvar.wait(c).unwrap();
+        }
+        let ok = c.passing.get(&path).copied().unwrap_or(false);
+        *c.streak.entry(path).or_default() += 1;
+        cvar.notify_all();
+        drop(c);
+        let status = if ok {
+            "200 OK"
+        } else {
+            "503 Service Unavailable"
+        };
+        let _ = conn.write_all(
+            format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .as_bytes(),
+        );
+    }
+
+    /// Answers `path` with 200 or 503 from now on; holds its answer once `hold` answers in a
+    /// row were given.
+    fn set(&self, path: &str, passing: bool, hold: Option<u32>) {
+        let (lock, cvar) = &*self.shared;
+        let mut c = lock.lock().unwrap();
+        c.passing.insert(path.to_owned(), passing);
+        c.streak.insert(path.to_owned(), 0);
+        c.hold = hold.map(|n| (path.to_owned(), n));
+        c.held_since = None;
+        cvar.notify_all();
+    }
+
+    /// Lets a held answer go; returns how long it was held.
+    fn release(&self) -> Duration {
+        let (lock, cvar) = &*self.shared;
+        let mut c = lock.lock().unwrap();
+        c.hold = None;
+        let held = c.held_since.take().map(|t| t.elapsed()).unwrap_or_default();
+        cvar.notify_all();
+        held
+    }
+
+    /// Waits until `path` has given `n` answers in a row with its current verdict.
+    fn wait_streak(&self, path: &str, n: u32) {
+        let (lock, cvar) = &*self.shared;
+        let deadline = std::time::Instant::now() + WAIT;
+        let mut c = lock.lock().unwrap();
+        while c.streak.get(path).copied().unwrap_or(0) < n {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{path}: {n} answers in a row not within {WAIT:?}: {c:?}"
+            );
+            c = cvar.wait_timeout(c, left).unwrap().0;
+        }
+    }
+}
+
+/// Interval and fast interval of the probe test (equal, so `fall` failures take `fall - 1`
+/// intervals after the first), and its dampening.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+const RISE: u32 = 2;
+const FALL: u32 = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, reads best in order"
+)]
+async fn a_failing_probe_withdraws_after_fall_and_returns_after_rise() {
+    support::testbed::require_root("the BGP test bed");
+    let vip = "192.0.2.80";
+    let prefix = format!("{vip}/32");
+    let med = |rib: &[Route]| route(rib, &prefix).map(|r| r.med);
+    let cp = controlplane::shared();
+    let admin = cp.admin_client();
+    let ns = controlplane::test_namespace(&admin, "probe").await;
+    let node = format!("node-{ns}");
+    let dir = std::env::temp_dir().join(format!("kat-k8s-agent-{ns}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("exabgp.sock");
+
+    // Two HTTP probes against the test's listener, run by the agent on the node: `main`
+    // (weight 8) and `extra` (weight 2), with the default thresholds up 90 % and degraded
+    // 70 %. The timeout is far above the interval: an answer the test holds must not time out.
+    let health = HealthServer::start();
+    health.set("/main", true, None);
+    health.set("/extra", true, None);
+    let address = health.addr.to_string();
+    let port = health.addr.port();
+    let probe = |name: &str, weight: u32| {
+        json!({"name": name, "weight": weight, "timeout": "30s", "target": "Address",
+               "address": address, "http": {"port": port, "path": format!("/{name}")}})
+    };
+    let interval = format!("{}s", PROBE_INTERVAL.as_secs());
+    // Every agent runs the probes of every service that selects its node, with or without
+    // local endpoints; the agents of the tests beside this one would probe the endpoint too
+    // and skew its counts. So the service selects only this test's node.
+    let extra = json!({
+        "probes": [probe("main", 8), probe("extra", 2)],
+        "timings": {"interval": interval, "fastInterval": interval, "rise": RISE, "fall": FALL},
+        "nodeSelector": {"kube-anycast.io/test": ns},
+    });
+    create_world_with(&admin, &ns, &node, vip, &extra).await;
+    let label = json!({"metadata": {"labels": {"kube-anycast.io/test": ns}}});
+    Api::<Node>::all(admin.clone())
+        .patch(&node, &PatchParams::default(), &Patch::Merge(label))
+        .await
+        .unwrap();
+    let endpoints = Endpoints {
+        mode: Mode::Pods,
+        ns: ns.clone(),
+        node: node.clone(),
+        pods: Api::namespaced(admin.clone(), &ns),
+        slices: Api::namespaced(admin.clone(), &ns),
+    };
+    endpoints.create_ready("web-1").await;
+    let token = agent_token(&admin, &ns).await;
+    let agent = start_agent(
+        &kubeconfig(cp, &dir, &token),
+        &node,
+        &socket,
+        &dir,
+        &["--metrics-listen", "127.0.0.1:0"],
+    );
+    let relay = env!("CARGO_BIN_EXE_kube-anycast");
+    let socket_arg = socket.display().to_string();
+    let bed = tokio::task::block_in_place(|| {
+        Testbed::up(&[relay, "exabgp-relay", "--socket", &socket_arg])
+    });
+    let adverts: Api<AnycastAdvertisement> = Api::namespaced(admin.clone(), &ns);
+    let name = format!("web.{node}");
+    let advert_in = async |state: AdvertisedState| {
+        eventually(&format!("advertisement {state:?}"), &agent, async || {
+            let adv = adverts.get_opt(&name).await.ok().flatten()?;
+            (adv.spec.state == state).then_some(adv)
+        })
+        .await
+    };
+
+    // 1. A ready local pod and both probes passing: up, MED 100.
+    wait_rib(&bed, &agent, "announced at MED 100", |rib| {
+        med(rib) == Some(Some(100))
+    });
+    advert_in(AdvertisedState::Up).await;
+
+    // 2. `main` fails. After FALL - 1 failures the route is still up: the FALL-th answer is
+    // held back while the test looks, so it cannot have been seen yet.
+    let switched = std::time::Instant::now();
+    health.set("/main", false, Some(FALL - 1));
+    health.wait_streak("/main", FALL - 1);
+    let before_last = switched.elapsed();
+    // The agent probes once an interval: FALL - 1 failures take at least FALL - 2 intervals.
+    assert!(
+        before_last >= PROBE_INTERVAL * (FALL - 2),
+        "{} failures after {before_last:?}: probed faster than the interval",
+        FALL - 1
+    );
+    let rib = tokio::task::block_in_place(|| bed.routes()).unwrap();
+    assert_eq!(
+        med(&rib),
+        Some(Some(100)),
+        "still announced after {} failures ({before_last:.1?}): {rib:#?}\n{}",
+        FALL - 1,
+        agent.log()
+    );
+    let adv = adverts.get(&name).await.unwrap();
+    assert_eq!(adv.spec.state, AdvertisedState::Up, "{:?}", adv.spec);
+    let released = std::time::Instant::now();
+    let held = health.release();
+    wait_rib(&bed, &agent, "withdrawn after the FALL-th failure", |rib| {
+        med(rib).is_none()
+    });
+    // Probing time: from the switch to the withdraw at the peer, less the time the test held
+    // the last answer. FALL failures take at most FALL intervals (the first comes within one).
+    let probing = switched.elapsed().saturating_sub(held);
+    let bound = PROBE_INTERVAL * FALL + Duration::from_secs(10);
+    assert!(probing <= bound, "withdrawn after {probing:?} > {bound:?}");
+    eprintln!(
+        "[probe] {} failures after {before_last:.1?}: still announced; withdrawn {:.1?} after \
+         the last answer was released, {probing:.1?} of probing (fall x interval = {:?})",
+        FALL - 1,
+        released.elapsed(),
+        PROBE_INTERVAL * FALL
+    );
+
+    // 3. The advertisement shows the verdicts and why it is down; an Event says so.
+    let adv = advert_in(AdvertisedState::Down).await;
+    let verdicts: Vec<(&str, bool)> = adv
+        .spec
+        .probes
+        .iter()
+        .map(|p| (p.name.as_str(), p.passing))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [("main", false), ("extra", true)],
+        "{:?}",
+        adv.spec
+    );
+    assert!(
+        adv.spec.reason.contains("failing: main") && adv.spec.reason.contains("score 20%"),
+        "reason: {}",
+        adv.spec.reason
+    );
+    assert!(adv.spec.prefixes.is_empty() && adv.spec.med.is_none());
+    assert_eq!((adv.spec.ready_endpoints, adv.spec.total_endpoints), (1, 1));
+    let events: Api<Event> = Api::namespaced(admin.clone(), &ns);
+    let withdrawn_note = eventually("a Withdrawn Event", &agent, async || {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .filter(|e| e.reporting_instance.as_deref() == Some(node.as_str()))
+            .find(|e| e.reason.as_deref() == Some("Withdrawn"))
+            .and_then(|e| e.note)
+    })
+    .await;
+    assert!(
+        withdrawn_note.contains(&format!("node {node}"))
+            && withdrawn_note.contains("failing: main"),
+        "{withdrawn_note}"
+    );
+
+    // 4. `main` passes again: still withdrawn after RISE - 1 passes (the RISE-th is held),
+    // announced after the RISE-th.
+    health.set("/main", true, Some(RISE - 1));
+    health.wait_streak("/main", RISE - 1);
+    let rib = tokio::task::block_in_place(|| bed.routes()).unwrap();
+    assert_eq!(
+        med(&rib),
+        None,
+        "still withdrawn after {} passes: {rib:#?}",
+        RISE - 1
+    );
+    health.release();
+    wait_rib(&bed, &agent, "announced after RISE passes", |rib| {
+        med(rib) == Some(Some(100))
+    });
+    let adv = advert_in(AdvertisedState::Up).await;
+    assert!(adv.spec.probes.iter().all(|p| p.passing), "{:?}", adv.spec);
+
+    // 5. `extra` fails: score 80 %, between the thresholds: still announced, degraded MED.
+    health.set("/extra", false, None);
+    wait_rib(&bed, &agent, "degraded MED 150", |rib| {
+        med(rib) == Some(Some(150))
+    });
+    let adv = advert_in(AdvertisedState::Degraded).await;
+    assert_eq!(adv.spec.med, Some(150));
+    assert!(
+        adv.spec.reason.contains("score 80%") && adv.spec.reason.contains("failing: extra"),
+        "reason: {}",
+        adv.spec.reason
+    );
+    drop(bed);
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
 }
