@@ -250,8 +250,13 @@ struct Endpoints {
 )]
 impl Endpoints {
     async fn create_ready(&self, pod: &str) {
+        self.create(pod, true).await;
+    }
+
+    /// A new local endpoint; a Pod without a Ready condition is not ready.
+    async fn create(&self, pod: &str, ready: bool) {
         match self.mode {
-            Mode::Slices => self.slice(true, false).await,
+            Mode::Slices => self.slice(ready, false).await,
             Mode::Pods => {
                 let obj: Pod = serde_json::from_value(json!({
                     "apiVersion": "v1", "kind": "Pod",
@@ -264,8 +269,22 @@ impl Endpoints {
                     .create(&PostParams::default(), &obj)
                     .await
                     .unwrap();
-                self.pod_ready(pod, true).await;
+                if ready {
+                    self.pod_ready(pod, true).await;
+                }
             }
+        }
+    }
+
+    /// The endpoint is gone at once (a Pod deleted with grace 0, or the slice deleted).
+    async fn remove(&self, pod: &str) {
+        let now = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
+        match self.mode {
+            Mode::Slices => drop(self.slices.delete("web-1", &now).await.unwrap()),
+            Mode::Pods => drop(self.pods.delete(pod, &now).await.unwrap()),
         }
     }
 
@@ -580,8 +599,7 @@ async fn check_events(admin: &Client, ns: &str, node: &str, agent: &Agent) {
         let about_web: Vec<(String, String, i32)> = list
             .items
             .iter()
-            // Every agent reports on every service (Down where it has no endpoint): only
-            // this node's agent counts here.
+            // Agents of the other tests run beside this one: only this node's counts here.
             .filter(|e| e.reporting_instance.as_deref() == Some(node))
             .filter(|e| {
                 e.regarding.as_ref().is_some_and(|r| {
@@ -931,6 +949,146 @@ fn scrape(addr: &str) -> String {
     conn.read_to_string(&mut text)
         .unwrap_or_else(|e| panic!("read from {addr}: {e}"));
     text
+}
+
+/// Where advertisements are written (`kube_anycast::plan::keeps_advertisement`): a node writes
+/// one for a service only while it announces it or has a local endpoint of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario, step by step, reads best in order"
+)]
+async fn an_advertisement_only_where_the_node_has_endpoints_or_announces() {
+    support::testbed::require_root("the BGP test bed");
+    let (vip, other_vip) = ("192.0.2.81", "192.0.2.82");
+    let prefix = format!("{vip}/32");
+    let other_prefix = format!("{other_vip}/32");
+    let cp = controlplane::shared();
+    let admin = cp.admin_client();
+    let ns = controlplane::test_namespace(&admin, "presence").await;
+    let node = format!("node-{ns}");
+    let dir = std::env::temp_dir().join(format!("kat-k8s-agent-{ns}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("exabgp.sock");
+
+    // `web` has no pod anywhere yet; `www` (its own pool, Service and a ready pod on this
+    // node) is the marker that the agent has planned and written.
+    create_world(&admin, &ns, &node, vip).await;
+    let pool: AnycastPool = serde_json::from_value(json!({
+        "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastPool",
+        "metadata": {"name": format!("pool2-{ns}")},
+        "spec": {"cidrs": [format!("{other_vip}/32")],
+                 "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}},
+    }))
+    .unwrap();
+    let pool_name = format!("pool2-{ns}");
+    apply(&Api::<AnycastPool>::all(admin.clone()), &pool_name, &pool).await;
+    let www: AnycastService = serde_json::from_value(json!({
+        "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastService",
+        "metadata": {"name": "www", "namespace": ns},
+        "spec": {"addresses": [other_vip], "readiness": {"service": "www"}},
+    }))
+    .unwrap();
+    apply(&Api::namespaced(admin.clone(), &ns), "www", &www).await;
+    let www_svc: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "www", "namespace": ns},
+        "spec": {"selector": {"app": "www"}, "ports": [{"name": "http", "port": 80}]},
+    }))
+    .unwrap();
+    apply(&Api::namespaced(admin.clone(), &ns), "www", &www_svc).await;
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), &ns);
+    let www_pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "www-1", "namespace": ns, "labels": {"app": "www"}},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "registry.invalid/www:1"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &www_pod).await.unwrap();
+    let ready = json!({"status": {"phase": "Running", "podIP": "10.1.0.9",
+        "conditions": [{"type": "Ready", "status": "True"}]}});
+    pods.patch_status("www-1", &PatchParams::default(), &Patch::Merge(ready))
+        .await
+        .unwrap();
+    let endpoints = Endpoints {
+        mode: Mode::Pods,
+        ns: ns.clone(),
+        node: node.clone(),
+        pods: pods.clone(),
+        slices: Api::namespaced(admin.clone(), &ns),
+    };
+
+    let token = agent_token(&admin, &ns).await;
+    let agent = start_agent(
+        &kubeconfig(cp, &dir, &token),
+        &node,
+        &socket,
+        &dir,
+        &["--metrics-listen", "127.0.0.1:0"],
+    );
+    let relay = env!("CARGO_BIN_EXE_kube-anycast");
+    let socket_arg = socket.display().to_string();
+    let bed = tokio::task::block_in_place(|| {
+        Testbed::up(&[relay, "exabgp-relay", "--socket", &socket_arg])
+    });
+    let adverts: Api<AnycastAdvertisement> = Api::namespaced(admin.clone(), &ns);
+    let web_name = format!("web.{node}");
+    let www_name = format!("www.{node}");
+    let state_of = async |name: &str| {
+        adverts
+            .get_opt(name)
+            .await
+            .unwrap()
+            .map(|a| (a.spec.state, a.spec.ready_endpoints, a.spec.total_endpoints))
+    };
+
+    // 1. No endpoint of `web` here and nothing announced: no advertisement. The writer sends
+    // one plan's ops in service order and the applier writes them in name order, so once
+    // `www`'s is there, `web`'s would be too.
+    wait_rib(&bed, &agent, "www announced", |rib| {
+        route(rib, &other_prefix).is_some()
+    });
+    eventually("www's advertisement", &agent, async || {
+        (state_of(&www_name).await? == (AdvertisedState::Up, 1, 1)).then_some(())
+    })
+    .await;
+    assert_eq!(state_of(&web_name).await, None, "{}", agent.log());
+    let by_service = ListParams::default().labels("kube-anycast.io/service=web");
+    assert!(adverts.list(&by_service).await.unwrap().items.is_empty());
+    assert!(route(&bed.routes().unwrap(), &prefix).is_none());
+
+    // 2. A pod lands, not ready: the node now matters for `web`, Down 0/1.
+    endpoints.create("web-1", false).await;
+    eventually("web's advertisement, Down 0/1", &agent, async || {
+        (state_of(&web_name).await? == (AdvertisedState::Down, 0, 1)).then_some(())
+    })
+    .await;
+    let listed = adverts.list(&by_service).await.unwrap().items;
+    let nodes: Vec<&str> = listed.iter().map(|a| a.spec.node.as_str()).collect();
+    assert_eq!(nodes, [node.as_str()]);
+
+    // 3. Ready: announced, Up 1/1.
+    endpoints.set_ready("web-1", true).await;
+    wait_rib(&bed, &agent, "web announced", |rib| {
+        route(rib, &prefix).is_some()
+    });
+    eventually("web's advertisement, Up 1/1", &agent, async || {
+        (state_of(&web_name).await? == (AdvertisedState::Up, 1, 1)).then_some(())
+    })
+    .await;
+
+    // 4. The pod goes at once: withdrawn, and the advertisement deleted; `www`'s stays.
+    endpoints.remove("web-1").await;
+    wait_rib(&bed, &agent, "web withdrawn", |rib| {
+        route(rib, &prefix).is_none() && route(rib, &other_prefix).is_some()
+    });
+    eventually("web's advertisement deleted", &agent, async || {
+        state_of(&web_name).await.is_none().then_some(())
+    })
+    .await;
+    assert_eq!(state_of(&www_name).await, Some((AdvertisedState::Up, 1, 1)));
+    drop(bed);
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// What the test's health endpoint answers, per path.

@@ -1,7 +1,8 @@
 //! `AnycastAdvertisement`: what one node announces for one service, and why.
 //!
 //! Each agent writes only the objects of its own node (server-side apply, one field manager per
-//! node), so no two agents ever contend for one object.
+//! node), so no two agents ever contend for one object, and only for the services its node
+//! matters for ([`crate::plan::keeps_advertisement`]).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{CustomResource, KubeSchema};

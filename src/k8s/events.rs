@@ -41,6 +41,14 @@ pub struct Notice {
     pub note: String,
 }
 
+impl Notice {
+    /// True when the Event is about the service itself (an invalid spec, a refused address),
+    /// which is the same on every node, rather than about its health on this node.
+    pub fn is_service_error(&self) -> bool {
+        matches!(self.reason, "InvalidSpec" | "Refused" | "AddressRefused")
+    }
+}
+
 /// The Event reason and severity for a state.
 pub fn reason_for(state: State) -> (&'static str, Severity) {
     match state {
@@ -178,6 +186,16 @@ mod tests {
         assert_eq!(reasons(Some(&refused), &down), ["Withdrawn"]);
         let n = &notices(&key, "u", "n1", Some(&up), &refused)[0];
         assert_eq!(n.severity, Severity::Warning);
+        assert!(n.is_service_error());
+        let is_error =
+            |new: &Report| notices(&key, "u", "n1", Some(&up), new)[0].is_service_error();
+        assert!(is_error(&mk_report(State::Invalid, &[])));
+        assert!(is_error(&mk_report(State::Refused, &[])));
+        assert!(
+            !is_error(&mk_report(State::Down, &[])),
+            "health, not the service"
+        );
+        assert!(!is_error(&mk_report(State::Degraded, &[])));
         assert!(
             n.note.contains("node n1") && n.note.contains("192.0.2.9"),
             "{}",

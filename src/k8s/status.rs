@@ -1,6 +1,7 @@
 //! What this node tells the cluster, as data: each plan becomes the AnycastAdvertisements this
-//! node should have, and the [`Writer`] turns the difference from what it wrote last into
-//! [`Op`]s (apply, delete, Event) for the applier. Pure: the time is an argument.
+//! node should have (one per service for which it matters, [`keeps_advertisement`]), and the
+//! [`Writer`] turns the difference from what it wrote last into [`Op`]s (apply, delete, Event)
+//! for the applier. Pure: the time is an argument.
 
 use std::collections::BTreeMap;
 
@@ -9,8 +10,10 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::events::{Limiter, Notice, notices};
 use crate::crd::{AnycastAdvertisement, AnycastAdvertisementSpec};
-use crate::engine::world::World;
-use crate::plan::{LocalHealth, Plan, Report, ServiceKey, State, advertisement};
+use crate::engine::world::{EndpointCounts, World};
+use crate::plan::{
+    LocalHealth, Plan, Report, ServiceKey, State, ValidService, advertisement, keeps_advertisement,
+};
 
 /// One advertisement to apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,9 +129,17 @@ impl Writer {
             if report.state == State::NotSelected {
                 continue;
             }
+            let counts = world
+                .endpoints
+                .as_ref()
+                .and_then(|e| e.get(key))
+                .copied()
+                .unwrap_or_default();
+            let svc = world.services.get(key).and_then(|s| s.as_ref().ok());
+            let keep = keeps_advertisement(report, svc, counts.total);
+            let was_kept = self.written.contains_key(key);
             let old_uid = self.written.get(key).map(|(u, _)| u);
             let old = self.written.get(key).map(|(_, s)| s);
-            let spec = self.spec(key, report, world, old, now);
             let old_report = self.reports.get(key).cloned().or_else(|| {
                 old.map(|o| Report {
                     state: o.state,
@@ -141,10 +152,18 @@ impl Writer {
                 })
             });
             for n in notices(key, uid, &self.node, old_report.as_ref(), report) {
-                if self.limiter.allow(key, now) {
+                // State changes are told by the nodes that matter for the service; what is
+                // wrong with the service itself by every node, so that a service without an
+                // endpoint anywhere still shows its error.
+                let tells = keep || was_kept || n.is_service_error();
+                if tells && self.limiter.allow(key, now) {
                     ops.push(Op::Notify(n));
                 }
             }
+            if !keep {
+                continue;
+            }
+            let spec = self.spec(key, report, svc, counts, old, now);
             // A service deleted and created again between two plans has a new UID: the owner
             // reference must follow, or garbage collection would take the advertisement.
             if old != Some(&spec) || old_uid != Some(uid) {
@@ -173,16 +192,11 @@ impl Writer {
         &self,
         key: &ServiceKey,
         report: &Report,
-        world: &World,
+        svc: Option<&ValidService>,
+        counts: EndpointCounts,
         old: Option<&AnycastAdvertisementSpec>,
         now: Timestamp,
     ) -> AnycastAdvertisementSpec {
-        let counts = world
-            .endpoints
-            .as_ref()
-            .and_then(|e| e.get(key))
-            .copied()
-            .unwrap_or_default();
         let last_transition_time = match old {
             Some(o) if o.state == report.state => o.last_transition_time.clone(),
             _ => Some(Time(now)),
@@ -192,7 +206,6 @@ impl Writer {
             total: counts.total,
             probes: report.probes.clone(),
         };
-        let svc = world.services.get(key).and_then(|s| s.as_ref().ok());
         advertisement(
             key,
             &self.node,

@@ -40,7 +40,7 @@ use ipnet::IpNet;
 pub use crate::crd::AdvertisedState as State;
 use crate::model::Rib;
 
-pub use advertise::advertisement;
+pub use advertise::{advertisement, keeps_advertisement};
 pub use assemble::plan;
 pub use duration::parse_duration;
 pub use pool::{ValidPool, labels_match, selector_matches, validate_pool};

@@ -191,4 +191,44 @@ proptest! {
         prop_assert!(med >= state && med >= offset);
         prop_assert_eq!(u64::from(med), (u64::from(state) + u64::from(offset)).min(u64::from(u32::MAX)));
     }
+
+    /// Which nodes write an AnycastAdvertisement: every node announcing a service or holding
+    /// one of its endpoints does; a node with neither writes one only for a service that needs
+    /// no endpoint and selects it; a local endpoint never makes one disappear.
+    #[test]
+    fn advertisements_come_from_the_nodes_that_matter(inputs in arb_inputs()) {
+        let plan = plan(&inputs);
+        let keeps = |inputs: &Inputs, plan: &Plan, key: &ServiceKey| {
+            let svc = inputs.services[key].as_ref().ok();
+            keeps_advertisement(&plan.reports[key], svc, inputs.health[key].total)
+        };
+        for (key, report) in &plan.reports {
+            let total = inputs.health[key].total;
+            let kept = keeps(&inputs, &plan, key);
+            let in_rib = plan.rib.keys().any(|r| report.prefixes.contains(&r.prefix));
+            let announced = !report.prefixes.is_empty();
+            if report.state == State::NotSelected {
+                prop_assert!(!kept, "{key}: not selected, yet kept");
+                continue;
+            }
+            if in_rib {
+                prop_assert!(kept, "{key} is announced here, yet has no advertisement");
+            }
+            if total > 0 {
+                prop_assert!(kept, "{key} has {total} local endpoints, yet no advertisement");
+            }
+            if kept && total == 0 && !announced {
+                let needs_none = inputs.services[key].as_ref().is_ok_and(|s| s.min_ready_endpoints == 0);
+                prop_assert!(needs_none && !matches!(report.state, State::Invalid | State::Refused),
+                    "{key} kept without endpoints or routes: {report:?}");
+            }
+            // One more local endpoint (not ready) never takes an advertisement away.
+            let mut more = inputs.clone();
+            if let Some(h) = more.health.get_mut(key) {
+                h.total += 1;
+            }
+            let more_plan = super::plan(&more);
+            prop_assert!(!kept || keeps(&more, &more_plan, key), "{key}: an extra endpoint dropped it");
+        }
+    }
 }

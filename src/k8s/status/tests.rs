@@ -227,3 +227,128 @@ fn a_service_created_again_gets_its_owner_reference_rewritten() {
     let ops = writer.update(&up, &again, t);
     assert_eq!(applies(&ops)[0].owner_uid, "uid-new");
 }
+
+fn mk_world_with(name: &str, ready: u32, total: u32) -> World {
+    let mut world = mk_world(&[name]);
+    world.endpoints = Some(
+        [(ServiceKey::new("ns", name), EndpointCounts { ready, total })]
+            .into_iter()
+            .filter(|(_, c)| c.total > 0)
+            .collect(),
+    );
+    world
+}
+
+#[test]
+fn a_node_writes_an_advertisement_only_while_it_matters() {
+    let mut writer = Writer::new(NODE, vec![]);
+    let t = Timestamp::UNIX_EPOCH;
+    let down = mk_plan(&[("web", mk_report(State::Down, None))]);
+    let ops = writer.update(&down, &mk_world_with("web", 0, 0), t);
+    assert!(ops.is_empty(), "no endpoint, nothing announced: {ops:?}");
+
+    // A pod lands, not ready yet: the node now matters.
+    let ops = writer.update(&down, &mk_world_with("web", 0, 1), t);
+    let a = applies(&ops);
+    assert_eq!(a.len(), 1, "{ops:?}");
+    assert_eq!(a[0].spec.state, State::Down);
+    assert_eq!(
+        (a[0].spec.ready_endpoints, a[0].spec.total_endpoints),
+        (0, 1)
+    );
+
+    let up = mk_plan(&[("web", mk_report(State::Up, Some(100)))]);
+    let ops = writer.update(&up, &mk_world_with("web", 1, 1), t);
+    assert_eq!(applies(&ops)[0].spec.state, State::Up);
+    assert_eq!(reasons(&ops), ["Announced"]);
+
+    // The pod goes in one step: the route goes, and so does the advertisement, after the
+    // Event that says so (the node mattered until now).
+    let ops = writer.update(&down, &mk_world_with("web", 0, 0), t);
+    assert_eq!(deletes(&ops), ["web.node-a"]);
+    assert!(applies(&ops).is_empty());
+    assert_eq!(reasons(&ops), ["Withdrawn"]);
+    assert!(
+        writer
+            .update(&down, &mk_world_with("web", 0, 0), t)
+            .is_empty()
+    );
+}
+
+#[test]
+fn announced_without_an_endpoint_keeps_it() {
+    let mut writer = Writer::new(NODE, vec![]);
+    let t = Timestamp::UNIX_EPOCH;
+    // A down MED (`announce.down.med`) announces even without endpoints.
+    let down_med = mk_plan(&[("web", mk_report(State::Down, Some(250)))]);
+    let ops = writer.update(&down_med, &mk_world_with("web", 0, 0), t);
+    assert_eq!(applies(&ops).len(), 1, "{ops:?}");
+    let ops = writer.update(
+        &mk_plan(&[("web", mk_report(State::Down, None))]),
+        &mk_world_with("web", 0, 0),
+        t,
+    );
+    assert_eq!(deletes(&ops), ["web.node-a"]);
+}
+
+#[test]
+fn errors_are_told_by_every_node_but_written_only_where_endpoints_are() {
+    let t = Timestamp::UNIX_EPOCH;
+    for state in [State::Invalid, State::Refused] {
+        let plan = mk_plan(&[("web", mk_report(state, None))]);
+        let mut writer = Writer::new(NODE, vec![]);
+        let ops = writer.update(&plan, &mk_world_with("web", 0, 0), t);
+        assert!(applies(&ops).is_empty(), "{state:?}: {ops:?}");
+        assert_eq!(reasons(&ops).len(), 1, "{state:?}: an Event all the same");
+        let mut writer = Writer::new(NODE, vec![]);
+        let ops = writer.update(&plan, &mk_world_with("web", 0, 2), t);
+        assert_eq!(applies(&ops)[0].spec.state, state);
+    }
+}
+
+#[test]
+fn a_node_without_endpoints_is_quiet_when_it_drains() {
+    let mut writer = Writer::new(NODE, vec![]);
+    let t = Timestamp::UNIX_EPOCH;
+    let world = mk_world_with("web", 0, 0);
+    assert!(
+        writer
+            .update(
+                &mk_plan(&[("web", mk_report(State::Down, None))]),
+                &world,
+                t
+            )
+            .is_empty()
+    );
+    let draining = mk_plan(&[("web", mk_report(State::Draining, None))]);
+    assert!(writer.update(&draining, &world, t).is_empty());
+}
+
+#[test]
+fn a_restart_deletes_what_no_longer_matters() {
+    let t = Timestamp::UNIX_EPOCH;
+    let mut first = Writer::new(NODE, vec![]);
+    let up = mk_plan(&[("web", mk_report(State::Up, Some(100)))]);
+    let ops = first.update(&up, &mk_world_with("web", 1, 1), t);
+    let existing = AnycastAdvertisement {
+        metadata: ObjectMeta {
+            name: Some("web.node-a".into()),
+            namespace: Some("ns".into()),
+            ..ObjectMeta::default()
+        },
+        spec: applies(&ops)[0].spec.clone(),
+    };
+    // The pod went while the agent was away.
+    let mut writer = Writer::new(NODE, vec![existing]);
+    let ops = writer.update(
+        &mk_plan(&[("web", mk_report(State::Down, None))]),
+        &mk_world_with("web", 0, 0),
+        t,
+    );
+    assert_eq!(deletes(&ops), ["web.node-a"]);
+    assert_eq!(
+        reasons(&ops),
+        ["Withdrawn"],
+        "it mattered before the restart"
+    );
+}
