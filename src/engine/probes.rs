@@ -25,6 +25,7 @@ pub fn probe_jobs(
             .reports
             .get(key)
             .is_some_and(crate::plan::Report::runs_probes)
+            || !probes_can_matter(world, key, service)
         {
             continue;
         }
@@ -53,6 +54,18 @@ pub fn probe_jobs(
         }
     }
     jobs
+}
+
+/// False when no probe result can change what this node announces for the service: with
+/// Kubernetes endpoints, the node has none of the service's (ready or not) and the service needs
+/// at least one. Probing there would multiply the load on each target by the number of nodes
+/// the service selects. Probes start as soon as a pod lands, before it turns ready, so they are
+/// warm by the time it does.
+fn probes_can_matter(world: &World, key: &ServiceKey, service: &ValidService) -> bool {
+    let Some(endpoints) = &world.endpoints else {
+        return true; // standalone: the probes alone decide
+    };
+    service.min_ready_endpoints == 0 || endpoints.get(key).is_some_and(|c| c.total > 0)
 }
 
 fn action_for(
@@ -114,7 +127,59 @@ fn endpoint(host: &str, port: u16) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::engine::world::EndpointCounts;
+    use crate::crd::AnycastPoolSpec;
+    use crate::plan::{Inputs, LocalHealth, plan, validate_pool, validate_service};
+
+    fn world_with(min_ready: u32, endpoints: Option<EndpointCounts>, k8s: bool) -> World {
+        let spec = serde_json::from_value(serde_json::json!({
+            "addresses": ["192.0.2.10"],
+            "readiness": {"service": "web"},
+            "minReadyEndpoints": min_ready,
+            "probes": [{"name": "http", "target": "Address", "address": "198.51.100.1", "http": {"port": 80}}],
+        }))
+        .unwrap();
+        let pool: AnycastPoolSpec =
+            serde_json::from_value(serde_json::json!({"cidrs": ["192.0.2.0/24"]})).unwrap();
+        let key = ServiceKey::new("ns", "web");
+        let mut world = World::default();
+        world.pools.insert("main".into(), validate_pool(&pool));
+        world.services.insert(key.clone(), validate_service(&spec));
+        world.endpoints = k8s.then(|| endpoints.map(|c| (key, c)).into_iter().collect());
+        world
+    }
+
+    fn jobs(world: &World) -> usize {
+        let inputs = Inputs {
+            services: world.services.clone(),
+            pools: world.pools.clone(),
+            health: world
+                .services
+                .keys()
+                .map(|k| (k.clone(), LocalHealth::default()))
+                .collect::<BTreeMap<_, _>>(),
+            ..Inputs::default()
+        };
+        probe_jobs(world, &plan(&inputs), |_| false).len()
+    }
+
+    #[test]
+    fn probes_run_only_where_their_result_can_matter() {
+        let none = EndpointCounts { ready: 0, total: 0 };
+        let starting = EndpointCounts { ready: 0, total: 1 };
+        let ready = EndpointCounts { ready: 1, total: 1 };
+        // Kubernetes, the service needs an endpoint: probes only with a local endpoint.
+        assert_eq!(jobs(&world_with(1, None, true)), 0);
+        assert_eq!(jobs(&world_with(1, Some(none), true)), 0);
+        assert_eq!(jobs(&world_with(1, Some(starting), true)), 1);
+        assert_eq!(jobs(&world_with(1, Some(ready), true)), 1);
+        // A service that needs no endpoint, and standalone mode: the probes alone decide.
+        assert_eq!(jobs(&world_with(0, None, true)), 1);
+        assert_eq!(jobs(&world_with(1, None, false)), 1);
+    }
 
     #[test]
     fn endpoints() {
