@@ -17,15 +17,6 @@ pub enum Family {
 }
 
 impl Family {
-    /// The family of a prefix as the agent writes it.
-    pub fn of_prefix(prefix: &str) -> Family {
-        if prefix.contains(':') {
-            Family::Ipv6Unicast
-        } else {
-            Family::Ipv4Unicast
-        }
-    }
-
     /// ExaBGP's words for it.
     fn words(self) -> &'static str {
         match self {
@@ -97,32 +88,23 @@ impl EndOfRib {
         eor
     }
 
-    /// The lines for every neighbor once the agent's replay is complete. Without a configured
-    /// neighbor: every peer, IPv4 unicast (an empty UPDATE, valid on any session) and each
-    /// family the relay announced routes in (`announced`).
-    pub fn after_replay(&self, announced: &BTreeSet<Family>) -> Vec<String> {
-        if self.neighbors.is_empty() {
-            return lines("*", &fallback(announced));
-        }
+    /// The lines for every configured neighbor once the agent's replay is complete. Neighbors
+    /// not configured get none: ExaBGP sends their End-of-RIB itself (no `manual-eor`), and
+    /// one in a family a peer did not negotiate could reset its session.
+    pub fn after_replay(&self) -> Vec<String> {
         self.neighbors
             .iter()
             .flat_map(|(addr, families)| lines(addr, families))
             .collect()
     }
 
-    /// The lines for one neighbor whose session just came up.
-    pub fn on_session_up(&self, addr: &str, announced: &BTreeSet<Family>) -> Vec<String> {
-        match self.neighbors.get(addr) {
-            Some(families) => lines(addr, families),
-            None => lines(addr, &fallback(announced)),
-        }
+    /// The lines for one neighbor whose session just came up (none unless configured).
+    pub fn on_session_up(&self, addr: &str) -> Vec<String> {
+        self.neighbors
+            .get(addr)
+            .map(|families| lines(addr, families))
+            .unwrap_or_default()
     }
-}
-
-fn fallback(announced: &BTreeSet<Family>) -> BTreeSet<Family> {
-    let mut families = announced.clone();
-    families.insert(Family::Ipv4Unicast);
-    families
 }
 
 fn lines(target: &str, families: &BTreeSet<Family>) -> Vec<String> {
@@ -178,29 +160,22 @@ mod tests {
     }
 
     #[test]
-    fn configured_neighbors_get_their_families_others_ipv4_and_what_was_announced() {
-        let eor = EndOfRib::new([parse_neighbor("10.0.0.1=ipv4-unicast,ipv6-unicast").unwrap()]);
-        let none = BTreeSet::new();
+    fn only_configured_neighbors_get_end_of_rib_in_their_families() {
+        let eor = EndOfRib::new([
+            parse_neighbor("10.0.0.1=ipv4-unicast,ipv6-unicast").unwrap(),
+            parse_neighbor("fd00::2=ipv6-unicast").unwrap(),
+        ]);
         assert_eq!(
-            eor.after_replay(&none),
+            eor.after_replay(),
             [
                 "neighbor 10.0.0.1 announce eor ipv4 unicast\n",
-                "neighbor 10.0.0.1 announce eor ipv6 unicast\n"
+                "neighbor 10.0.0.1 announce eor ipv6 unicast\n",
+                "neighbor fd00::2 announce eor ipv6 unicast\n"
             ]
         );
-        assert_eq!(eor.on_session_up("10.0.0.1", &none).len(), 2);
-        assert_eq!(
-            eor.on_session_up("10.0.0.9", &none),
-            ["neighbor 10.0.0.9 announce eor ipv4 unicast\n"]
-        );
-        let v6 = BTreeSet::from([Family::Ipv6Unicast]);
-        assert_eq!(
-            EndOfRib::default().after_replay(&v6),
-            [
-                "neighbor * announce eor ipv4 unicast\n",
-                "neighbor * announce eor ipv6 unicast\n"
-            ]
-        );
+        assert_eq!(eor.on_session_up("10.0.0.1").len(), 2);
+        assert!(eor.on_session_up("10.0.0.9").is_empty());
+        assert!(EndOfRib::default().after_replay().is_empty());
     }
 
     #[test]

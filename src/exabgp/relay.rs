@@ -13,7 +13,7 @@ use tokio::net::UnixStream;
 use tokio::time::Instant;
 
 use super::batch::SYNC_DONE;
-use super::eor::{EndOfRib, Family, session_up};
+use super::eor::{EndOfRib, session_up};
 use super::parse::{Answer, parse_answer, parse_command};
 
 /// A path as the relay tracks it: target, prefix and ADD-PATH path id.
@@ -25,8 +25,6 @@ type PathKey = (String, String, Option<String>);
 pub struct Tracker {
     routes: BTreeMap<PathKey, String>,
     unconfirmed: BTreeSet<PathKey>,
-    /// The address families of every route announced through this relay, for End-of-RIB.
-    families: BTreeSet<Family>,
 }
 
 /// What to do with a line from the agent.
@@ -54,7 +52,6 @@ impl Tracker {
                 );
                 self.unconfirmed.remove(&key);
                 if cmd.announce {
-                    self.families.insert(Family::of_prefix(prefix));
                     self.routes
                         .insert(key, format!("{}\n", cmd.withdraw_line(prefix)));
                 } else {
@@ -80,11 +77,6 @@ impl Tracker {
     pub fn take_all(&mut self) -> Vec<String> {
         self.unconfirmed.clear();
         std::mem::take(&mut self.routes).into_values().collect()
-    }
-
-    /// The families of every route announced through this relay.
-    pub fn families(&self) -> &BTreeSet<Family> {
-        &self.families
     }
 
     /// How many routes are held.
@@ -202,7 +194,7 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
         if let Some(addr) = session_up(line)
             && self.synced
         {
-            let eor = self.end_of_rib.on_session_up(addr, self.tracker.families());
+            let eor = self.end_of_rib.on_session_up(addr);
             self.write(&eor, Origin::Relay).await?;
         }
         Ok(())
@@ -222,7 +214,7 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
                 self.write(&stale, Origin::Relay).await?;
                 // End-of-RIB only now that ExaBGP holds the agent's whole RIB (see eor.rs).
                 self.synced = true;
-                let eor = self.end_of_rib.after_replay(self.tracker.families());
+                let eor = self.end_of_rib.after_replay();
                 self.write(&eor, Origin::Relay).await?;
                 self.send_to_agent("done\n").await;
             }
