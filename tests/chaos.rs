@@ -129,6 +129,11 @@ impl Node<'_> {
     fn round(&mut self, fault: Fault) {
         let pre = self.rng.millis(0, 1500);
         self.flap_for(pre);
+        if fault == Fault::GobgpdKill {
+            // Readiness stays steady while the session is down (see `inject`), so the node must
+            // have acted on these flips before the kill too.
+            self.converge(Instant::now(), Fault::None);
+        }
         let start = Instant::now();
         let (end, exempt_from, withdraw_all_by) = self.inject(fault, start);
         self.tl.add_window(Window {
