@@ -39,6 +39,8 @@ stage "healthcheck: differential against ExaBGP 5.0.15, and end to end on the BG
 cargo test --locked --no-fail-fast --test bgp_testbed --test healthcheck_differential --test healthcheck_bgp
 stage "agent: end to end on the BGP test bed (standalone agent + exabgp-relay + gobgpd)"
 cargo test --locked --no-fail-fast --test agent_bgp
+stage "chaos: kill -9 / SIGSTOP agent, relay, ExaBGP, gobgpd, kube-apiserver, etcd at random while services flap; invariants from the peer's RIB (docs/reliability.md)"
+bash scripts/ci-controlplane.sh --test chaos -- --nocapture
 stage "the demo, non-interactive: checks what the BGP peer saw, and that nothing is left behind"
 ./scripts/demo.sh --ci
 stage "the demo through the API server (--k8s): the same checks, plus the advertisements and a stopped control plane"

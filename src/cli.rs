@@ -57,6 +57,14 @@ pub struct RelayArgs {
     /// How long the agent may be gone before the relay withdraws its routes (for example 30s).
     #[arg(long, env = "KUBE_ANYCAST_LEASE", default_value = "30s", value_parser = parse_duration)]
     pub lease: Duration,
+    /// A BGP graceful-restart neighbor and the families it negotiates, `ADDR=FAMILY[,FAMILY]`
+    /// (ipv4-unicast, ipv6-unicast), repeated per neighbor. With ExaBGP's `manual-eor`, the
+    /// relay sends End-of-RIB once the agent has replayed its routes and on each new session.
+    #[arg(long, env = "KUBE_ANYCAST_END_OF_RIB", value_delimiter = ' ', value_parser = parse_end_of_rib)]
+    pub end_of_rib: Vec<(
+        String,
+        std::collections::BTreeSet<crate::exabgp::eor::Family>,
+    )>,
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
@@ -67,6 +75,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     // One syntax for flags and CRD fields (Go's, as in Kubernetes): 500ms, 30s, 5m, 1h30m.
     crate::plan::parse_duration(s)
         .ok_or_else(|| format!("invalid duration {s:?}: expected e.g. 500ms, 30s, 5m or 1h30m"))
+}
+
+fn parse_end_of_rib(
+    s: &str,
+) -> Result<
+    (
+        String,
+        std::collections::BTreeSet<crate::exabgp::eor::Family>,
+    ),
+    String,
+> {
+    crate::exabgp::eor::parse_neighbor(s).map_err(|e| e.to_string())
 }
 
 /// Runs the command line and returns the process exit status.
@@ -114,6 +134,7 @@ fn run_relay(args: &RelayArgs) -> u8 {
     let config = RelayConfig {
         socket: args.socket.clone(),
         lease: args.lease,
+        end_of_rib: crate::exabgp::eor::EndOfRib::new(args.end_of_rib.clone()),
     };
     let builder = tokio::runtime::Builder::new_current_thread();
     block_on(builder, async {

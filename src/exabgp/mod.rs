@@ -4,6 +4,7 @@ pub mod attrs;
 pub mod batch;
 pub mod driver;
 pub mod encode;
+pub mod eor;
 pub mod parse;
 pub mod relay;
 pub mod server;

@@ -13,6 +13,7 @@ use tokio::net::UnixStream;
 use tokio::time::Instant;
 
 use super::batch::SYNC_DONE;
+use super::eor::{EndOfRib, session_up};
 use super::parse::{Answer, parse_answer, parse_command};
 
 /// A path as the relay tracks it: target, prefix and ADD-PATH path id.
@@ -96,6 +97,8 @@ pub struct RelayConfig {
     pub socket: PathBuf,
     /// How long the agent may be gone before its routes are withdrawn.
     pub lease: Duration,
+    /// End-of-RIB per graceful-restart neighbor (ExaBGP's `manual-eor`).
+    pub end_of_rib: EndOfRib,
 }
 
 /// Who wrote a line ExaBGP will answer.
@@ -119,11 +122,13 @@ where
     let mut from_exabgp = BufReader::new(exabgp_in).lines();
     let mut relay = Relay {
         lease: config.lease,
+        end_of_rib: config.end_of_rib.clone(),
         out: exabgp_out,
         tracker: Tracker::default(),
         origins: VecDeque::new(),
         agent: None,
         lease_deadline: None,
+        synced: false,
     };
     let mut retry_at = Instant::now();
     let mut backoff = Duration::from_millis(100);
@@ -132,7 +137,7 @@ where
         tokio::select! {
             line = from_exabgp.next_line() => {
                 let Some(line) = line? else { return Ok(()) };
-                relay.on_exabgp_line(&line).await;
+                relay.on_exabgp_line(&line).await?;
             }
             line = next_agent_line(&mut relay.agent), if connected => {
                 if let Some(line) = line {
@@ -162,17 +167,23 @@ where
 
 struct Relay<O> {
     lease: Duration,
+    end_of_rib: EndOfRib,
     out: O,
     tracker: Tracker,
     /// Who wrote each line ExaBGP has yet to answer, oldest first.
     origins: VecDeque<Origin>,
     agent: Option<AgentConn>,
     lease_deadline: Option<Instant>,
+    /// An agent has finished a replay since the relay started: ExaBGP holds its whole RIB, so
+    /// End-of-RIB may be sent.
+    synced: bool,
 }
 
 impl<O: AsyncWrite + Unpin> Relay<O> {
-    /// Answers go to whoever wrote the line; the relay's own are swallowed.
-    async fn on_exabgp_line(&mut self, line: &str) {
+    /// Answers go to whoever wrote the line; the relay's own are swallowed. A session that
+    /// comes up after the agent's replay gets End-of-RIB at once (ExaBGP sends it after the
+    /// routes it holds).
+    async fn on_exabgp_line(&mut self, line: &str) -> std::io::Result<()> {
         let for_agent = match parse_answer(line) {
             Answer::Done | Answer::Error => self.origins.pop_front() != Some(Origin::Relay),
             Answer::Shutdown | Answer::Other => true,
@@ -180,6 +191,13 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
         if for_agent {
             self.send_to_agent(&format!("{line}\n")).await;
         }
+        if let Some(addr) = session_up(line)
+            && self.synced
+        {
+            let eor = self.end_of_rib.on_session_up(addr);
+            self.write(&eor, Origin::Relay).await?;
+        }
+        Ok(())
     }
 
     async fn on_agent_line(&mut self, line: &str) -> std::io::Result<()> {
@@ -194,6 +212,10 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
                     );
                 }
                 self.write(&stale, Origin::Relay).await?;
+                // End-of-RIB only now that ExaBGP holds the agent's whole RIB (see eor.rs).
+                self.synced = true;
+                let eor = self.end_of_rib.after_replay();
+                self.write(&eor, Origin::Relay).await?;
                 self.send_to_agent("done\n").await;
             }
             AgentLine::Forward => self.write(&[format!("{line}\n")], Origin::Agent).await?,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::testbed::{Testbed, wait_until};
+use super::testbed::{Options, Testbed, wait_until};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_kube-anycast");
@@ -99,6 +99,13 @@ impl Workdir {
         let relay = self.relay_command(lease);
         let relay: Vec<&str> = relay.iter().map(String::as_str).collect();
         Testbed::up(&relay)
+    }
+
+    /// Like [`Workdir::bed`], with test bed options (graceful restart, for one).
+    pub fn bed_with(&self, options: &Options, lease: &str) -> Testbed {
+        let relay = self.relay_command(lease);
+        let relay: Vec<&str> = relay.iter().map(String::as_str).collect();
+        Testbed::up_with(options, &relay)
     }
 
     /// The agent's log so far.

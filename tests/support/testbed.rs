@@ -385,6 +385,28 @@ impl Testbed {
         self.exabgp("restart");
     }
 
+    /// SIGKILLs gobgpd, the peer, like a crash: the session and the peer's RIB go with it.
+    pub fn kill_gobgpd(&self) {
+        self.control("gobgpd.sh", "kill");
+    }
+
+    /// Starts gobgpd again on the same config and waits until ExaBGP is Established again
+    /// (ExaBGP reconnects on its own, after its back-off).
+    pub fn start_gobgpd(&self) {
+        self.control("gobgpd.sh", "start");
+    }
+
+    fn control(&self, script: &str, action: &str) {
+        let mut cmd = self.script(script);
+        cmd.arg(action);
+        let out = self.run(cmd, script);
+        assert!(
+            out.status.success(),
+            "{script} {action} failed:\n{}",
+            stderr(&out)
+        );
+    }
+
     fn exabgp(&self, action: &str) {
         let mut cmd = self.script("exabgp.sh");
         cmd.arg(action);
