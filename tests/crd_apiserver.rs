@@ -150,7 +150,13 @@ async fn bad_objects_are_rejected_naming_the_field() {
             status.message
         );
     }
+}
 
+#[tokio::test]
+async fn bad_pools_are_rejected_naming_the_field() {
+    let client = controlplane::shared().admin_client();
+    // Pools are cluster-scoped: the namespace only makes their names unique to this test.
+    let ns = controlplane::test_namespace(&client, "crd-pool-rules").await;
     let gvk = GroupVersionKind::gvk("kube-anycast.io", "v1alpha1", "AnycastPool");
     let pools: Api<DynamicObject> = Api::all_with(client, &ApiResource::from_gvk(&gvk));
     let pool = |i: usize, spec: Value| -> DynamicObject {

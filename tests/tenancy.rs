@@ -291,42 +291,9 @@ fn exec_probes_need_every_pool_used_to_allow_them() {
     assert_eq!(announced(&p, "a", "tcp"), ["192.0.2.3/32"]);
 }
 
-#[test]
-fn a_pool_keeps_forbidden_attributes_off_the_wire_and_other_services_carry_on() {
-    let mut inputs = mk_inputs(
-        &[
-            (
-                "tenant-a",
-                json!({"cidrs": ["192.0.2.0/24"], "namespaceSelector": {"matchLabels": {"team": "a"}},
-                       "allowedAttributes": {"communities": ["65001:*"], "largeCommunities": [],
-                                             "asPathPrepend": {"maxLength": 1, "asns": [65001]},
-                                             "localPreference": {"max": 100}, "med": {"min": 100},
-                                             "nextHopCIDRs": [], "neighborCIDRs": ["10.0.0.0/24"]}}),
-            ),
-            // No allowedAttributes: anything but the reserved communities (65535:*).
-            ("shared", json!({"cidrs": ["203.0.113.0/24"]})),
-            (
-                "trusted",
-                json!({"cidrs": ["198.51.100.0/24"],
-                       "allowedAttributes": {"communities": ["no-export", "65535:666", "*:*"]}}),
-            ),
-        ],
-        &[("a", &[("team", "a")])],
-    );
-    // Each service its own addresses (192.0.2.N, 203.0.113.N, 198.51.100.N), so that no two
-    // conflict and policy alone decides.
-    let svc = |n: usize, extra: &Value| {
-        let mut s = web(&[
-            &format!("192.0.2.{n}"),
-            &format!("203.0.113.{n}"),
-            &format!("198.51.100.{n}"),
-        ]);
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            s[k] = v.clone();
-        }
-        s
-    };
-    let cases: &[(&str, Value, &str)] = &[
+/// (service, what it sets, what its reason must say): one forbidden attribute each.
+fn forbidden_attribute_cases() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
         (
             "c1",
             json!({"communities": ["65001:1", "65002:1"]}),
@@ -377,7 +344,45 @@ fn a_pool_keeps_forbidden_attributes_off_the_wire_and_other_services_carry_on() 
             json!({"neighbors": ["10.0.0.1", "10.9.0.1"]}),
             "spec.neighbors: 10.9.0.1 not allowed by AnycastPool tenant-a (spec.allowedAttributes.neighborCIDRs)",
         ),
-    ];
+    ]
+}
+
+#[test]
+fn a_pool_keeps_forbidden_attributes_off_the_wire_and_other_services_carry_on() {
+    let mut inputs = mk_inputs(
+        &[
+            (
+                "tenant-a",
+                json!({"cidrs": ["192.0.2.0/24"], "namespaceSelector": {"matchLabels": {"team": "a"}},
+                       "allowedAttributes": {"communities": ["65001:*"], "largeCommunities": [],
+                                             "asPathPrepend": {"maxLength": 1, "asns": [65001]},
+                                             "localPreference": {"max": 100}, "med": {"min": 100},
+                                             "nextHopCIDRs": [], "neighborCIDRs": ["10.0.0.0/24"]}}),
+            ),
+            // No allowedAttributes: anything but the reserved communities (65535:*).
+            ("shared", json!({"cidrs": ["203.0.113.0/24"]})),
+            (
+                "trusted",
+                json!({"cidrs": ["198.51.100.0/24"],
+                       "allowedAttributes": {"communities": ["no-export", "65535:666", "*:*"]}}),
+            ),
+        ],
+        &[("a", &[("team", "a")])],
+    );
+    // Each service its own addresses (192.0.2.N, 203.0.113.N, 198.51.100.N), so that no two
+    // conflict and policy alone decides.
+    let svc = |n: usize, extra: &Value| {
+        let mut s = web(&[
+            &format!("192.0.2.{n}"),
+            &format!("203.0.113.{n}"),
+            &format!("198.51.100.{n}"),
+        ]);
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            s[k] = v.clone();
+        }
+        s
+    };
+    let cases = forbidden_attribute_cases();
     for (n, (name, extra, _)) in cases.iter().enumerate() {
         mk_service(&mut inputs, "a", name, svc(n + 1, extra));
     }
