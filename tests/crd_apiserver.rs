@@ -1,6 +1,7 @@
 //! The committed CRDs against a real kube-apiserver: the examples are accepted and come back
 //! with the documented defaults, the stored objects pass the planner's validation, and the
-//! schema's rules reject bad objects with a message naming the field.
+//! schema's rules reject bad objects with a message naming the field (AnycastPool's
+//! `allowedAttributes` included).
 
 #[allow(
     dead_code,
@@ -44,6 +45,12 @@ async fn examples_are_accepted_defaulted_and_valid() {
     let pools: Api<AnycastPool> = Api::all(client.clone());
     let stored = pools.create(&PostParams::default(), &pool).await.unwrap();
     kube_anycast::plan::validate_pool(&stored.spec).unwrap();
+    // An empty allowlist ("nothing") survives storage as such, distinct from an absent one
+    // ("anything"): the API server must not prune it.
+    let allowed = stored.spec.allowed_attributes.as_ref().unwrap();
+    assert_eq!(allowed.next_hop_cidrs.as_deref(), Some(&[][..]));
+    assert_eq!(allowed.extended_communities.as_deref(), Some(&[][..]));
+    assert_eq!(allowed, pool.spec.allowed_attributes.as_ref().unwrap());
 
     let mut svc: AnycastService = serde_saphyr::from_str(&example("anycastservice.yaml")).unwrap();
     svc.metadata.namespace = Some(ns.clone());
@@ -143,22 +150,101 @@ async fn bad_objects_are_rejected_naming_the_field() {
             status.message
         );
     }
+}
 
-    let pool: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "kube-anycast.io/v1alpha1",
-        "kind": "AnycastPool",
-        "metadata": {"name": format!("{ns}-bad")},
-        "spec": {"cidrs": ["192.0.2.1/24"]},
-    }))
-    .unwrap();
+#[tokio::test]
+async fn bad_pools_are_rejected_naming_the_field() {
+    let client = controlplane::shared().admin_client();
+    // Pools are cluster-scoped: the namespace only makes their names unique to this test.
+    let ns = controlplane::test_namespace(&client, "crd-pool-rules").await;
     let gvk = GroupVersionKind::gvk("kube-anycast.io", "v1alpha1", "AnycastPool");
     let pools: Api<DynamicObject> = Api::all_with(client, &ApiResource::from_gvk(&gvk));
-    match pools.create(&PostParams::default(), &pool).await {
-        Err(Error::Api(status)) => assert!(
-            status.message.contains("spec.cidrs") && status.message.contains("no host bits set"),
-            "{}",
-            status.message
+    let pool = |i: usize, spec: Value| -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "kube-anycast.io/v1alpha1",
+            "kind": "AnycastPool",
+            "metadata": {"name": format!("{ns}-bad-{i}")},
+            "spec": spec,
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let allowed = |a: Value| json!({"cidrs": ["192.0.2.0/24"], "allowedAttributes": a});
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"cidrs": ["192.0.2.1/24"]}),
+            "spec.cidrs",
+            "no host bits set",
         ),
-        other => panic!("expected a rejection, got {other:?}"),
+        (
+            allowed(json!({"communities": ["65000:*", "65000:1 no-export"]})),
+            "spec.allowedAttributes.communities[1]",
+            "should match",
+        ),
+        (
+            allowed(json!({"largeCommunities": ["65000:*"]})),
+            "spec.allowedAttributes.largeCommunities[0]",
+            "should match",
+        ),
+        (
+            allowed(json!({"extendedCommunities": ["color:1:2"]})),
+            "spec.allowedAttributes.extendedCommunities[0]",
+            "should match",
+        ),
+        (
+            allowed(json!({"med": {"min": 200, "max": 100}})),
+            "spec.allowedAttributes.med",
+            "min must not exceed max",
+        ),
+        (
+            allowed(json!({"localPreference": {"max": 4_294_967_296_u64}})),
+            "spec.allowedAttributes.localPreference.max",
+            "should be less than or equal to",
+        ),
+        (
+            allowed(json!({"asPathPrepend": {"maxLength": 65}})),
+            "spec.allowedAttributes.asPathPrepend.maxLength",
+            "should be less than or equal to 64",
+        ),
+        (
+            allowed(json!({"nextHopCIDRs": ["10.0.0.1/24"]})),
+            "spec.allowedAttributes.nextHopCIDRs",
+            "every entry must be a CIDR with no host bits set",
+        ),
+        (
+            allowed(json!({"neighborCIDRs": ["10.0.0.1"]})),
+            "spec.allowedAttributes.neighborCIDRs",
+            "every entry must be a CIDR with no host bits set",
+        ),
+    ];
+    for (i, (spec, field, message)) in cases.into_iter().enumerate() {
+        match pools
+            .create(&PostParams::default(), &pool(i, spec.clone()))
+            .await
+        {
+            Err(Error::Api(status)) => assert!(
+                status.code == 422
+                    && status.message.contains(field)
+                    && status.message.contains(message),
+                "{spec}: want {field} / {message}, got {}",
+                status.message
+            ),
+            other => panic!("{spec}: expected a rejection, got {other:?}"),
+        }
     }
+    // Wildcards, well-known names and open bounds are accepted, and the planner agrees.
+    let good = allowed(json!({
+        "communities": ["65000:*", "*:*", "no-export", "65535:666"],
+        "largeCommunities": ["*:1:*"],
+        "extendedCommunities": ["target:65000:*", "origin:192.0.2.1:*", "0x0002FDE800000001"],
+        "med": {"min": 100}, "localPreference": {"max": 100},
+        "asPathPrepend": {"maxLength": 0, "asns": []},
+        "nextHopCIDRs": ["10.0.0.0/24", "2001:db8::/64"], "neighborCIDRs": [],
+    }));
+    let created = pools
+        .create(&PostParams::default(), &pool(99, good))
+        .await
+        .unwrap();
+    let spec: kube_anycast::crd::AnycastPoolSpec =
+        serde_json::from_value(created.data["spec"].clone()).unwrap();
+    kube_anycast::plan::validate_pool(&spec).unwrap();
 }

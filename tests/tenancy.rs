@@ -4,6 +4,9 @@
 //! - A namespace is announced only addresses inside the pools granted to it.
 //! - Pool attributes are always added; a tenant cannot drop them.
 //! - Exec probes are refused unless every pool the service uses sets `allowExec`.
+//! - A pool's `allowedAttributes` keeps what it forbids off the wire: the service's addresses
+//!   from that pool are refused, the reason names the field, and other services carry on.
+//! - A broader pool never reaches into a more specific pool granted to another namespace.
 //! - Names, annotations and fields holding newlines, brackets, `;`, very long strings or unicode
 //!   never reach ExaBGP's API: every line is checked by an independent grammar
 //!   (`support/exabgp_line.rs`, shared with the fuzz targets).
@@ -188,13 +191,15 @@ fn an_invalid_pool_grants_nothing_and_a_wide_pool_still_refuses_special_addresse
         ("lo", "127.0.0.1"),
         ("mc", "224.0.0.1"),
         ("v6", "::1"),
+        ("ll4", "169.254.169.254"),
+        ("ll6", "fe80::1"),
     ] {
         mk_service(&mut inputs, "a", name, web(&[addr]));
     }
     let p = plan(&inputs);
     // "broken" is ignored, "everything" grants the unicast address.
     assert_eq!(announced(&p, "a", "ok"), ["192.0.2.1/32"]);
-    for name in ["any", "lo", "mc", "v6"] {
+    for name in ["any", "lo", "mc", "v6", "ll4", "ll6"] {
         assert_eq!(
             p.reports[&ServiceKey::new("a", name)].state,
             State::Invalid,
@@ -284,6 +289,200 @@ fn exec_probes_need_every_pool_used_to_allow_them() {
     assert_eq!(announced(&p, "a", "trusted"), ["198.51.100.1/32"]);
     assert!(p.reports[&ServiceKey::new("a", "trusted")].runs_probes());
     assert_eq!(announced(&p, "a", "tcp"), ["192.0.2.3/32"]);
+}
+
+/// (service, what it sets, what its reason must say): one forbidden attribute each.
+fn forbidden_attribute_cases() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
+        (
+            "c1",
+            json!({"communities": ["65001:1", "65002:1"]}),
+            "spec.communities[1]: 65002:1 not allowed by AnycastPool tenant-a (spec.allowedAttributes.communities)",
+        ),
+        (
+            "c2",
+            json!({"communities": ["blackhole"]}),
+            "spec.communities[0]: blackhole (65535:666) not allowed by AnycastPool tenant-a",
+        ),
+        (
+            "c3",
+            json!({"announce": {"up": {"med": 100, "communities": ["4294967041"]}}}),
+            "spec.announce.up.communities[0]: 4294967041 (65535:65281) not allowed by AnycastPool tenant-a",
+        ),
+        (
+            "l1",
+            json!({"largeCommunities": ["65001:1:1"]}),
+            "spec.largeCommunities[0]: 65001:1:1 not allowed by AnycastPool tenant-a (spec.allowedAttributes.largeCommunities)",
+        ),
+        (
+            "p1",
+            json!({"asPathPrepend": "65001 65001"}),
+            "(spec.allowedAttributes.asPathPrepend.maxLength: 1)",
+        ),
+        (
+            "p2",
+            json!({"asPathPrepend": "3356"}),
+            "spec.asPathPrepend: ASN 3356 not allowed by AnycastPool tenant-a (spec.allowedAttributes.asPathPrepend.asns)",
+        ),
+        (
+            "lp",
+            json!({"localPreference": 500}),
+            "spec.localPreference: 500 not allowed by AnycastPool tenant-a (spec.allowedAttributes.localPreference: 0-100)",
+        ),
+        (
+            "m1",
+            json!({"announce": {"up": {"med": 0}}}),
+            "spec.announce.up.med: 0 not allowed by AnycastPool tenant-a (spec.allowedAttributes.med: 100-4294967295)",
+        ),
+        (
+            "nh",
+            json!({"nextHop": "192.0.2.254"}),
+            "spec.nextHop: 192.0.2.254 not allowed by AnycastPool tenant-a (spec.allowedAttributes.nextHopCIDRs)",
+        ),
+        (
+            "nb",
+            json!({"neighbors": ["10.0.0.1", "10.9.0.1"]}),
+            "spec.neighbors: 10.9.0.1 not allowed by AnycastPool tenant-a (spec.allowedAttributes.neighborCIDRs)",
+        ),
+    ]
+}
+
+#[test]
+fn a_pool_keeps_forbidden_attributes_off_the_wire_and_other_services_carry_on() {
+    let mut inputs = mk_inputs(
+        &[
+            (
+                "tenant-a",
+                json!({"cidrs": ["192.0.2.0/24"], "namespaceSelector": {"matchLabels": {"team": "a"}},
+                       "allowedAttributes": {"communities": ["65001:*"], "largeCommunities": [],
+                                             "asPathPrepend": {"maxLength": 1, "asns": [65001]},
+                                             "localPreference": {"max": 100}, "med": {"min": 100},
+                                             "nextHopCIDRs": [], "neighborCIDRs": ["10.0.0.0/24"]}}),
+            ),
+            // No allowedAttributes: anything but the reserved communities (65535:*).
+            ("shared", json!({"cidrs": ["203.0.113.0/24"]})),
+            (
+                "trusted",
+                json!({"cidrs": ["198.51.100.0/24"],
+                       "allowedAttributes": {"communities": ["no-export", "65535:666", "*:*"]}}),
+            ),
+        ],
+        &[("a", &[("team", "a")])],
+    );
+    // Each service its own addresses (192.0.2.N, 203.0.113.N, 198.51.100.N), so that no two
+    // conflict and policy alone decides.
+    let svc = |n: usize, extra: &Value| {
+        let mut s = web(&[
+            &format!("192.0.2.{n}"),
+            &format!("203.0.113.{n}"),
+            &format!("198.51.100.{n}"),
+        ]);
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            s[k] = v.clone();
+        }
+        s
+    };
+    let cases = forbidden_attribute_cases();
+    for (n, (name, extra, _)) in cases.iter().enumerate() {
+        mk_service(&mut inputs, "a", name, svc(n + 1, extra));
+    }
+    let ok = json!({"communities": ["65001:7"], "asPathPrepend": "65001", "localPreference": 100,
+                    "neighbors": ["10.0.0.1"]});
+    mk_service(&mut inputs, "a", "ok", svc(50, &ok));
+    let p = plan(&inputs);
+    for (n, (name, _, why)) in cases.iter().enumerate() {
+        let r = &p.reports[&ServiceKey::new("a", *name)];
+        let ip = format!("192.0.2.{}", n + 1);
+        let refused: Vec<&str> = r.refused.iter().map(|(_, w)| w.as_str()).collect();
+        assert!(
+            refused
+                .iter()
+                .any(|w| w.starts_with(&format!("{ip} refused for a/{name}: ")) && w.contains(why)),
+            "{name}: {refused:?}"
+        );
+        assert!(r.reason.contains(why), "{name}: {}", r.reason);
+        assert!(
+            !r.prefixes.contains(&format!("{ip}/32").parse().unwrap()),
+            "{name}"
+        );
+    }
+    // The reserved communities are refused by the pool without limits too, and allowed by the
+    // pool that names them; other attributes are free there.
+    for (name, n) in [("c2", 2), ("c3", 3)] {
+        assert_eq!(announced(&p, "a", name), [format!("198.51.100.{n}/32")]);
+    }
+    for name in ["c1", "l1", "p1", "p2", "lp", "m1", "nh", "nb"] {
+        assert_eq!(announced(&p, "a", name).len(), 2, "{name}");
+    }
+    assert_eq!(announced(&p, "a", "ok").len(), 3);
+    // Nothing forbidden by tenant-a is on the wire for its addresses.
+    for line in checked_lines(&inputs) {
+        let tenant_a: IpNet = "192.0.2.0/24".parse().unwrap();
+        let prefixes = check_line(&line).unwrap().prefixes;
+        if prefixes.iter().any(|p| tenant_a.contains(p)) {
+            for bad in [
+                "65002:1",
+                "65535:666",
+                "blackhole",
+                "no-export",
+                "3356",
+                "local-preference 500",
+                "192.0.2.254",
+                "10.9.0.1",
+            ] {
+                assert!(!line.contains(bad), "{bad} reached {line:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_broader_pool_never_reaches_into_another_tenants_more_specific_pool() {
+    let mut inputs = mk_inputs(
+        &[
+            (
+                "wide-a",
+                json!({"cidrs": ["10.0.0.0/8"], "namespaceSelector": {"matchLabels": {"team": "a"}}}),
+            ),
+            (
+                "narrow-b",
+                json!({"cidrs": ["10.1.0.0/16"], "namespaceSelector": {"matchLabels": {"team": "b"}}}),
+            ),
+            // Same prefix as narrow-b, granted to a too: a tie, both may use it.
+            (
+                "narrow-c",
+                json!({"cidrs": ["10.2.0.0/16"], "namespaceSelector": {"matchLabels": {"team": "a"}}}),
+            ),
+        ],
+        &[("a", &[("team", "a")]), ("b", &[("team", "b")])],
+    );
+    mk_service(
+        &mut inputs,
+        "a",
+        "web",
+        web(&["10.1.0.1", "10.3.0.1", "10.2.0.1"]),
+    );
+    mk_service(&mut inputs, "b", "web", web(&["10.1.0.2", "10.3.0.2"]));
+    let p = plan(&inputs);
+    assert_eq!(announced(&p, "a", "web"), ["10.2.0.1/32", "10.3.0.1/32"]);
+    assert_eq!(announced(&p, "b", "web"), ["10.1.0.2/32"]);
+    let a = &p.reports[&ServiceKey::new("a", "web")];
+    assert_eq!(
+        a.refused,
+        [(
+            "10.1.0.1".parse().unwrap(),
+            "10.1.0.1 is held by the more specific AnycastPool narrow-b, not granted to namespace a; \
+             the broader AnycastPool wide-a does not reach into it"
+                .to_owned()
+        )]
+    );
+    // Without a claim from b, a still cannot take b's address.
+    inputs.services.remove(&ServiceKey::new("b", "web"));
+    assert_eq!(
+        announced(&plan(&inputs), "a", "web"),
+        ["10.2.0.1/32", "10.3.0.1/32"]
+    );
+    checked_lines(&inputs);
 }
 
 /// Hostile text in every place a tenant or a node admin can write one.

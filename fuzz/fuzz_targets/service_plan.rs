@@ -1,13 +1,17 @@
 //! AnycastService specs as a tenant could write them: arbitrary JSON → `AnycastServiceSpec`
 //! (serde) → `plan::validate_service` → `plan::plan` → `exabgp::batch::commands`. Every line is
-//! one well-formed command, and no prefix leaves the pools granted to the service's namespace.
+//! one well-formed command, no prefix leaves the pools granted to the service's namespace, and
+//! no route carries an attribute its pool's `allowedAttributes` forbids (checked on the values,
+//! independently of the planner's policy code).
 #![no_main]
 
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 use kube_anycast::crd::{AnycastPoolSpec, AnycastServiceSpec};
+use kube_anycast::exabgp::attrs::{Community, GRACEFUL_SHUTDOWN};
 use kube_anycast::exabgp::batch::commands;
+use kube_anycast::exabgp::encode::NextHop;
 use kube_anycast::model::Rib;
 use kube_anycast::plan::{
     Inputs, LocalHealth, NodeInfo, ServiceKey, ValidPool, plan, validate_pool, validate_service,
@@ -53,6 +57,9 @@ fuzz_target!(|data: &[u8]| {
                 "exec probe announced from a pool without allowExec"
             );
         }
+        for rib in [&up, &draining] {
+            check_attributes(rib, namespace);
+        }
         let granted = granted_cidrs(&inputs.pools, namespace);
         let empty = Rib::new();
         for (from, to) in [(&empty, &up), (&up, &draining), (&draining, &empty)] {
@@ -73,8 +80,9 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// Two tenants: team-a may use `192.0.2.0/24` and `2001:db8:a::/48` with exec probes; team-b
-/// may use `198.51.100.0/24` and `2001:db8:b::/48` without.
+/// Two tenants: team-a may use `192.0.2.0/24` and `2001:db8:a::/48` with exec probes and no
+/// attribute limits; team-b may use `198.51.100.0/24` and `2001:db8:b::/48` without exec
+/// probes, with the limits [`check_attributes`] verifies.
 fn mk_inputs() -> Inputs {
     let mut inputs = Inputs {
         node: NodeInfo {
@@ -87,13 +95,22 @@ fn mk_inputs() -> Inputs {
         ("a", ["192.0.2.0/24", "2001:db8:a::/48"], true),
         ("b", ["198.51.100.0/24", "2001:db8:b::/48"], false),
     ] {
-        let pool: AnycastPoolSpec = serde_json::from_value(json!({
+        let mut spec = json!({
             "cidrs": cidrs,
             "namespaceSelector": {"matchLabels": {"team": team}},
             "communities": ["65000:1"],
             "allowExec": exec,
-        }))
-        .unwrap_or_else(|e| panic!("pool: {e}"));
+        });
+        if team == "b" {
+            spec["allowedAttributes"] = json!({
+                "communities": ["65001:*", "no-export"], "largeCommunities": ["65001:*:*"],
+                "extendedCommunities": [], "asPathPrepend": {"maxLength": 2, "asns": [65001]},
+                "localPreference": {"max": 200}, "med": {"min": 100, "max": 1000},
+                "nextHopCIDRs": ["10.0.0.0/8"],
+            });
+        }
+        let pool: AnycastPoolSpec =
+            serde_json::from_value(spec).unwrap_or_else(|e| panic!("pool: {e}"));
         inputs
             .pools
             .insert(format!("pool-{team}"), validate_pool(&pool));
@@ -115,4 +132,56 @@ fn granted_cidrs(
         .and_then(|p| p.as_ref().ok())
         .map(|p| p.cidrs.clone())
         .unwrap_or_default()
+}
+
+/// What each tenant's pool lets through, from the attribute values alone. team-a: no reserved
+/// community but `GRACEFUL_SHUTDOWN`. team-b: its allowlists and ranges.
+fn check_attributes(rib: &Rib, namespace: &str) {
+    const NO_EXPORT: u32 = 0xFFFF_FF01;
+    const ASN: u32 = 65001;
+    for (key, attrs) in rib {
+        let p = key.prefix;
+        let team_b = namespace == "team-b";
+        for c in &attrs.communities.0 {
+            let allowed = if team_b {
+                c.value() >> 16 == ASN || c.value() == NO_EXPORT
+            } else {
+                !c.is_reserved()
+            };
+            assert!(
+                allowed || *c == GRACEFUL_SHUTDOWN || *c == Community::Pair(65000, 1),
+                "{c} on {p} for {namespace}"
+            );
+        }
+        if !team_b {
+            continue;
+        }
+        assert!(
+            attrs.large_communities.0.iter().all(|l| l.0 == ASN),
+            "{p}: {}",
+            attrs.large_communities
+        );
+        assert!(attrs.extended_communities.0.is_empty(), "{p}: extended");
+        assert!(
+            attrs
+                .as_path
+                .as_ref()
+                .is_none_or(|a| a.0.len() <= 2 && a.0.iter().all(|n| *n == ASN)),
+            "{p}: {:?}",
+            attrs.as_path
+        );
+        assert!(
+            attrs.local_preference.is_none_or(|lp| lp <= 200),
+            "{p}: local-pref"
+        );
+        assert!(
+            attrs.med.is_some_and(|m| (100..=1000).contains(&m)),
+            "{p}: med {:?}",
+            attrs.med
+        );
+        if let NextHop::Address(ip) = attrs.next_hop {
+            let allowed: IpNet = "10.0.0.0/8".parse().unwrap_or_else(|e| panic!("{e}"));
+            assert!(allowed.contains(&ip), "{p}: next hop {ip}");
+        }
+    }
 }

@@ -41,6 +41,19 @@ const WELL_KNOWN: &[&str] = &[
     "no-llgr",
 ];
 
+/// The 32-bit values of [`WELL_KNOWN`], in the same order.
+const WELL_KNOWN_VALUES: &[u32] = &[
+    0xFFFF_FF01,
+    0xFFFF_FF02,
+    0xFFFF_FF03,
+    0xFFFF_FF04,
+    0xFFFF_029A,
+    0xFFFF_0000,
+    0xFFFF_0001,
+    0xFFFF_0006,
+    0xFFFF_0007,
+];
+
 /// A standard community: `ASN:VALUE` (16 bits each), a 32-bit number, or a well-known name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Community {
@@ -78,6 +91,26 @@ impl FromStr for Community {
                 )
             }),
         }
+    }
+}
+
+impl Community {
+    /// The 32-bit value on the wire, whichever way it was written (`65535:666`, `4294902426`
+    /// and `blackhole` are one community).
+    pub fn value(self) -> u32 {
+        match self {
+            Community::Pair(h, l) => (u32::from(h) << 16) | u32::from(l),
+            Community::Number(n) => n,
+            Community::WellKnown(i) => WELL_KNOWN_VALUES
+                .get(usize::from(i))
+                .copied()
+                .unwrap_or(u32::MAX),
+        }
+    }
+
+    /// True in the range RFC 1997 reserves for well-known communities (`65535:*`).
+    pub fn is_reserved(self) -> bool {
+        self.value() >> 16 == 0xFFFF
     }
 }
 
@@ -326,6 +359,28 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_of_a_community_has_one_value() {
+        assert_eq!(WELL_KNOWN.len(), WELL_KNOWN_VALUES.len());
+        let value = |s: &str| s.parse::<Community>().unwrap().value();
+        for same in [
+            ["65535:666", "4294902426", "blackhole"],
+            ["65535:65281", "4294967041", "no-export"],
+            ["65535:0", "4294901760", "graceful-shutdown"],
+        ] {
+            assert!(same.iter().all(|s| value(s) == value(same[0])), "{same:?}");
+        }
+        assert_eq!(GRACEFUL_SHUTDOWN.value(), value("graceful-shutdown"));
+        for name in WELL_KNOWN {
+            assert!(name.parse::<Community>().unwrap().is_reserved(), "{name}");
+        }
+        assert!(!value_is_reserved("65534:666") && value_is_reserved("65535:1"));
+    }
+
+    fn value_is_reserved(s: &str) -> bool {
+        s.parse::<Community>().unwrap().is_reserved()
+    }
+
+    #[test]
     fn rejects_injection_and_garbage_naming_the_value() {
         for bad in [
             "65000:1\n",
@@ -374,6 +429,8 @@ mod tests {
         fn communities_round_trip(h: u16, l: u16, a: u32, b: u32, c: u32) {
             let comm = Community::Pair(h, l);
             prop_assert_eq!(comm.to_string().parse::<Community>().unwrap(), comm);
+            prop_assert_eq!(Community::Number(comm.value()).value(), comm.value());
+            prop_assert_eq!(comm.is_reserved(), h == 65535);
             let large = LargeCommunity(a, b, c);
             prop_assert_eq!(large.to_string().parse::<LargeCommunity>().unwrap(), large);
         }

@@ -12,27 +12,12 @@ use crate::exabgp::attrs::{Community, GRACEFUL_SHUTDOWN, List};
 use crate::exabgp::encode::Attributes;
 use crate::model::{Rib, RouteKey};
 
+use super::claim::{Claim, Grant, claim, refuse_conflicts};
 use super::med::{med_offset, node_med};
 use super::pool::{ValidPool, labels_match};
 use super::score::{Verdict, evaluate};
 use super::service::{RouteProfile, StateRoute, ValidService};
 use super::{Inputs, LocalHealth, Plan, Report, ServiceKey, State};
-
-/// What a valid service may claim: the addresses granted by a pool, and those refused.
-struct Claim<'a> {
-    svc: &'a ValidService,
-    granted: Vec<Grant<'a>>,
-    refused: Vec<(IpAddr, String)>,
-    /// Set when the whole service is refused (an exec probe no pool allows).
-    refusal: Option<String>,
-}
-
-#[derive(Clone, Copy)]
-struct Grant<'a> {
-    ip: IpAddr,
-    pool_name: &'a str,
-    pool: &'a ValidPool,
-}
 
 /// One service's wish for one route: `None` withdraws.
 type Wish = (RouteKey, Option<Attributes>);
@@ -50,6 +35,7 @@ pub fn plan(inputs: &Inputs) -> Plan {
         .filter(|(_, p)| p.is_err())
         .map(|(n, _)| n.as_str())
         .collect();
+    let unlabelled = BTreeMap::new();
     let mut reports = BTreeMap::new();
     let mut claims = BTreeMap::new();
     for (key, svc) in &inputs.services {
@@ -61,7 +47,8 @@ pub fn plan(inputs: &Inputs) -> Plan {
                 );
             }
             Ok(svc) => {
-                claims.insert(key, claim(key, svc, &pools, &invalid_pools, inputs));
+                let ns_labels = inputs.namespaces.get(&key.namespace).unwrap_or(&unlabelled);
+                claims.insert(key, claim(key, svc, &pools, &invalid_pools, ns_labels));
             }
         }
     }
@@ -99,109 +86,6 @@ pub fn plan(inputs: &Inputs) -> Plan {
         rib,
         reports,
         replan_after,
-    }
-}
-
-/// Grants each address from the most specific pool that holds it and admits the namespace.
-fn claim<'a>(
-    key: &ServiceKey,
-    svc: &'a ValidService,
-    pools: &[(&'a str, &'a ValidPool)],
-    invalid_pools: &[&str],
-    inputs: &Inputs,
-) -> Claim<'a> {
-    let empty = BTreeMap::new();
-    let ns_labels = inputs.namespaces.get(&key.namespace).unwrap_or(&empty);
-    let mut c = Claim {
-        svc,
-        granted: Vec::new(),
-        refused: Vec::new(),
-        refusal: None,
-    };
-    for &ip in &svc.addresses {
-        // Longest prefix first, then pool name: deterministic whatever the input order.
-        let best = pools
-            .iter()
-            .filter(|(_, p)| p.grants_namespace(ns_labels))
-            .filter_map(|(name, p)| p.longest_match(ip).map(|len| (len, *name, *p)))
-            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(a.1)));
-        if let Some((_, pool_name, pool)) = best {
-            c.granted.push(Grant {
-                ip,
-                pool_name,
-                pool,
-            });
-        } else {
-            let mut why = format!(
-                "{ip} is outside every AnycastPool granted to namespace {}",
-                key.namespace
-            );
-            if !invalid_pools.is_empty() {
-                let _ = write!(
-                    why,
-                    " (invalid pools grant nothing: {})",
-                    invalid_pools.join(", ")
-                );
-            }
-            c.refused.push((ip, why));
-        }
-    }
-    if let Some(probe) = svc
-        .probes
-        .iter()
-        .find(|p| matches!(p.check, super::Check::Exec { .. }))
-        && let Some(g) = c.granted.iter().find(|g| !g.pool.allow_exec)
-    {
-        c.refusal = Some(format!(
-            "probe {} runs a command, but AnycastPool {} does not set allowExec",
-            probe.name, g.pool_name
-        ));
-    }
-    c
-}
-
-/// Two services claiming one address must agree on every route setting and on the pool;
-/// otherwise both are refused for that address. Claims refused as a whole take no part.
-fn refuse_conflicts(claims: &mut BTreeMap<&ServiceKey, Claim<'_>>) {
-    let mut by_ip: BTreeMap<IpAddr, Vec<(&ServiceKey, &RouteProfile, &str)>> = BTreeMap::new();
-    for (key, c) in claims.iter() {
-        if c.refusal.is_some() {
-            continue;
-        }
-        for g in &c.granted {
-            by_ip
-                .entry(g.ip)
-                .or_default()
-                .push((*key, &c.svc.route, g.pool_name));
-        }
-    }
-    let mut conflicts: Vec<(ServiceKey, IpAddr, String)> = Vec::new();
-    for (ip, claimants) in &by_ip {
-        let (_, route, pool) = claimants[0];
-        if claimants.iter().all(|(_, r, p)| *r == route && *p == pool) {
-            continue;
-        }
-        for (key, _, _) in claimants {
-            let others: Vec<String> = claimants
-                .iter()
-                .filter(|(k, _, _)| k != key)
-                .map(|(k, _, _)| k.to_string())
-                .collect();
-            conflicts.push((
-                (*key).clone(),
-                *ip,
-                format!(
-                    "{ip} is also claimed by {} with different route settings; make them agree or use another address",
-                    others.join(", ")
-                ),
-            ));
-        }
-    }
-    for (key, ip, why) in conflicts {
-        if let Some(c) = claims.get_mut(&key) {
-            c.granted.retain(|g| g.ip != ip);
-            c.refused.push((ip, why));
-        }
     }
 }
 

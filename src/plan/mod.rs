@@ -5,26 +5,33 @@
 //!
 //! Policy, in the order it is applied:
 //! 1. An invalid spec announces nothing ([`State::Invalid`]).
-//! 2. An address is announced only from the most specific AnycastPool that holds it and grants
-//!    the service's namespace; an address no pool grants is refused, with the reason.
-//! 3. A service with an exec probe is refused unless every pool it uses sets `allowExec`.
-//! 4. Two services claiming one address with different route settings (attributes, announce
+//! 2. An address is announced only from the most specific AnycastPool that holds it, and only
+//!    when that pool grants the service's namespace: a broader pool granted to the namespace
+//!    never reaches into a more specific pool granted to others. An address no pool grants is
+//!    refused, with the reason.
+//! 3. The granting pool's `allowedAttributes` must allow every attribute the service sets
+//!    (communities, AS-path prepend, `LOCAL_PREF`, MEDs, next hop, neighbors); otherwise the
+//!    addresses from that pool are refused, with each field at fault in the reason.
+//! 4. A service with an exec probe is refused unless every pool it uses sets `allowExec`.
+//! 5. Two services claiming one address with different route settings (attributes, announce
 //!    settings, neighbors or pool) are both refused for that address: neither is announced
 //!    half-way. With identical settings they share it, and the more cautious wins: a withdraw
 //!    beats an announce, a higher MED beats a lower one.
-//! 5. The service's and the pool's node selectors must match this node.
-//! 6. Health ([`score`]): fewer ready local endpoints than `minReadyEndpoints`, or a failing
+//! 6. The service's and the pool's node selectors must match this node.
+//! 7. Health ([`score`]): fewer ready local endpoints than `minReadyEndpoints`, or a failing
 //!    critical probe, is down; otherwise the weighted probe score picks up, degraded or down.
 //!    `spec.disabled` is the disabled state.
-//! 7. A draining node ([`NodeInfo::drain_cause`]) announces with `GRACEFUL_SHUTDOWN` until the
+//! 8. A draining node ([`NodeInfo::drain_cause`]) announces with `GRACEFUL_SHUTDOWN` until the
 //!    pool's drain delay has passed, then withdraws (or withdraws at once, per the pool).
-//! 8. The MED is the state's MED plus the node's offset ([`med`]); pool communities are always
+//! 9. The MED is the state's MED plus the node's offset ([`med`]); pool communities are always
 //!    added.
 
 mod advertise;
 mod assemble;
+mod claim;
 mod duration;
 pub mod med;
+mod policy;
 mod pool;
 pub mod score;
 mod service;
@@ -43,6 +50,7 @@ use crate::model::Rib;
 pub use advertise::{advertisement, keeps_advertisement};
 pub use assemble::plan;
 pub use duration::parse_duration;
+pub use policy::{AttributePolicy, Part, Pattern, Violation};
 pub use pool::{ValidPool, labels_match, selector_matches, validate_pool};
 pub use service::{
     Check, ReadinessSource, RouteProfile, StateRoute, Timings, ValidProbe, ValidService,

@@ -11,6 +11,7 @@ use crate::crd::pool::{AnycastPoolSpec, DrainMode};
 use crate::exabgp::attrs::{Community, ExtendedCommunity, LargeCommunity, List};
 
 use super::duration::parse_duration;
+use super::policy::{AttributePolicy, parse_cidrs, validate_policy};
 use super::validate::{Errors, InvalidSpec};
 
 /// A validated AnycastPool.
@@ -36,25 +37,15 @@ pub struct ValidPool {
     pub drain_mode: DrainMode,
     /// How long to announce with `GRACEFUL_SHUTDOWN` before withdrawing.
     pub drain_delay: Duration,
+    /// What a tenant may set on routes from this pool (boxed: pools travel in every watch
+    /// update, and most set no limits).
+    pub policy: Box<AttributePolicy>,
 }
 
 /// Validates a pool spec, reporting every problem with the path of its field.
 pub fn validate_pool(spec: &AnycastPoolSpec) -> Result<ValidPool, InvalidSpec> {
     let mut errors = Errors::default();
-    let mut cidrs = Vec::with_capacity(spec.cidrs.len());
-    for (i, c) in spec.cidrs.iter().enumerate() {
-        match c.parse::<IpNet>() {
-            Ok(net) if net.trunc() == net => cidrs.push(net),
-            Ok(net) => errors.push(
-                format!("spec.cidrs[{i}]"),
-                format_args!("{c:?} has host bits set (did you mean {}?)", net.trunc()),
-            ),
-            Err(_) => errors.push(
-                format!("spec.cidrs[{i}]"),
-                format_args!("{c:?} is not a CIDR"),
-            ),
-        }
-    }
+    let cidrs = parse_cidrs("spec.cidrs", &spec.cidrs, &mut errors);
     if spec.cidrs.is_empty() {
         errors.push("spec.cidrs", "at least one CIDR is required");
     }
@@ -74,6 +65,11 @@ pub fn validate_pool(spec: &AnycastPoolSpec) -> Result<ValidPool, InvalidSpec> {
     let extended_communities =
         errors.parse_each("spec.extendedCommunities", &spec.extended_communities);
     let large_communities = errors.parse_each("spec.largeCommunities", &spec.large_communities);
+    let policy = spec
+        .allowed_attributes
+        .as_ref()
+        .map(|a| Box::new(validate_policy(a, &mut errors)))
+        .unwrap_or_default();
     errors.finish(ValidPool {
         cidrs,
         namespace_selector: spec.namespace_selector.clone(),
@@ -85,6 +81,7 @@ pub fn validate_pool(spec: &AnycastPoolSpec) -> Result<ValidPool, InvalidSpec> {
         med_offset_annotation: spec.med_offset_annotation.clone(),
         drain_mode: spec.drain.mode,
         drain_delay,
+        policy,
     })
 }
 

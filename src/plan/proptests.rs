@@ -13,6 +13,13 @@ use super::*;
 
 const NAMESPACES: [&str; 3] = ["a", "b", "c"];
 const CIDRS: [&str; 3] = ["10.0.0.0/29", "10.0.0.0/30", "10.0.1.0/30"];
+/// Community allowlists a pool may set: none, one value, a wildcard, one that names blackhole.
+const ALLOWED: [&[&str]; 4] = [
+    &[],
+    &["65001:1"],
+    &["65001:*", "*:*"],
+    &["blackhole", "65001:2"],
+];
 
 fn ip(last: u8, high: bool) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, u8::from(high), last))
@@ -20,9 +27,13 @@ fn ip(last: u8, high: bool) -> IpAddr {
 
 prop_compose! {
     fn arb_pool()(cidr in 0..CIDRS.len(), ns in proptest::option::weighted(0.3, 0..NAMESPACES.len()),
-                  comm in 0..3u16, drain_withdraw: bool, delay in 0..60u64) -> Result<ValidPool, InvalidSpec> {
+                  comm in 0..3u16, drain_withdraw: bool, delay in 0..60u64,
+                  allowed in proptest::option::of(0..ALLOWED.len())) -> Result<ValidPool, InvalidSpec> {
         let mut v = json!({"cidrs": [CIDRS[cidr]], "communities": [format!("65000:{comm}")],
             "drain": {"mode": if drain_withdraw { "Withdraw" } else { "GracefulShutdown" }, "delay": format!("{delay}s")}});
+        if let Some(a) = allowed {
+            v["allowedAttributes"] = json!({"communities": ALLOWED[a]});
+        }
         if let Some(ns) = ns {
             v["namespaceSelector"] = json!({"matchLabels": {"name": NAMESPACES[ns]}});
         }
@@ -34,7 +45,8 @@ prop_compose! {
     fn arb_service()(addrs in proptest::collection::vec((0..8u8, proptest::bool::weighted(0.3)), 1..3),
                      min_ready in 0..3u32, comm in proptest::option::weighted(0.2, 1..3u16),
                      up in 50..=100u8, degraded_below in 0..=50u8, probes in proptest::collection::vec((1..5u32, any::<bool>()), 0..3),
-                     disabled in proptest::bool::weighted(0.1), down_med in proptest::option::weighted(0.2, Just(250u32)))
+                     disabled in proptest::bool::weighted(0.1), down_med in proptest::option::weighted(0.2, Just(250u32)),
+                     blackhole in proptest::bool::weighted(0.2))
                      -> Result<ValidService, InvalidSpec> {
         let addresses: Vec<String> = addrs.iter().map(|(l, h)| ip(*l, *h).to_string()).collect();
         let probes: Vec<_> = probes.iter().enumerate().map(|(i, (w, crit))|
@@ -44,6 +56,9 @@ prop_compose! {
             "thresholds": {"up": up, "degraded": up - degraded_below}});
         if let Some(med) = down_med {
             v["announce"] = json!({"down": {"med": med}});
+        }
+        if blackhole {
+            v["communities"] = json!([format!("65001:{}", comm.unwrap_or(0)), "blackhole"]);
         }
         mk_service(v)
     }
@@ -94,7 +109,72 @@ fn granted(inputs: &Inputs, ns: &str, ip: IpAddr) -> bool {
         .any(|p| p.longest_match(ip).is_some() && p.grants_namespace(labels))
 }
 
+/// The longest prefix holding `ip` among the valid pools that `admits` accepts.
+fn longest_holder(inputs: &Inputs, ip: IpAddr, admits: impl Fn(&ValidPool) -> bool) -> Option<u8> {
+    inputs
+        .pools
+        .values()
+        .filter_map(|p| p.as_ref().ok())
+        .filter(|p| admits(p))
+        .filter_map(|p| p.longest_match(ip))
+        .max()
+}
+
+/// True when the first pool by name among the most specific ones holding `ip` and granting
+/// namespace `ns` allows `route`.
+fn grantable(inputs: &Inputs, ns: &str, ip: IpAddr, route: &RouteProfile) -> bool {
+    let labels = &inputs.namespaces[ns];
+    let longest = longest_holder(inputs, ip, |_| true);
+    inputs
+        .pools
+        .values()
+        .filter_map(|p| p.as_ref().ok())
+        .find(|p| {
+            p.longest_match(ip).is_some()
+                && p.longest_match(ip) == longest
+                && p.grants_namespace(labels)
+        })
+        .is_some_and(|p| p.policy.check(route).is_empty())
+}
+
 proptest! {
+    #[test]
+    fn a_broader_pool_never_reaches_into_a_more_specific_one(inputs in arb_inputs()) {
+        let plan = plan(&inputs);
+        for (key, report) in &plan.reports {
+            let labels = &inputs.namespaces[&key.namespace];
+            for prefix in &report.prefixes {
+                let ip = prefix.addr();
+                prop_assert_eq!(
+                    longest_holder(&inputs, ip, |_| true),
+                    longest_holder(&inputs, ip, |p| p.grants_namespace(labels)),
+                    "{} announced for {} from a broader pool", prefix, key
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_forbidden_attribute_never_reaches_a_planned_route(inputs in arb_inputs()) {
+        let plan = plan(&inputs);
+        for (route, attrs) in &plan.rib {
+            let ip = route.prefix.addr();
+            let longest = longest_holder(&inputs, ip, |_| true);
+            let holders: Vec<&ValidPool> = inputs.pools.values()
+                .filter_map(|p| p.as_ref().ok())
+                .filter(|p| p.longest_match(ip).is_some() && p.longest_match(ip) == longest)
+                .collect();
+            for c in &attrs.communities.0 {
+                // No pool here sets or allows a reserved community but by naming it.
+                prop_assert!(!c.is_reserved() || *c == crate::exabgp::attrs::GRACEFUL_SHUTDOWN
+                    || holders.iter().any(|p| p.policy.communities.is_some()), "{c} on {}", route.prefix);
+                prop_assert!(*c == crate::exabgp::attrs::GRACEFUL_SHUTDOWN
+                    || holders.iter().any(|p| p.communities.0.contains(c) || p.policy.allows_community(*c)),
+                    "{c} on {} allowed by no pool holding it", route.prefix);
+            }
+        }
+    }
+
     #[test]
     fn an_address_outside_every_granted_pool_is_never_announced(inputs in arb_inputs()) {
         let plan = plan(&inputs);
@@ -116,7 +196,7 @@ proptest! {
             let ip = key.prefix.addr();
             let profiles: Vec<&RouteProfile> = inputs.services.iter()
                 .filter_map(|(k, s)| s.as_ref().ok().map(|s| (k, s)))
-                .filter(|(k, s)| s.addresses.contains(&ip) && granted(&inputs, &k.namespace, ip))
+                .filter(|(k, s)| s.addresses.contains(&ip) && grantable(&inputs, &k.namespace, ip, &s.route))
                 .map(|(_, s)| &s.route)
                 .collect();
             prop_assert!(profiles.windows(2).all(|w| w[0] == w[1]), "{ip} announced despite a conflict");

@@ -290,8 +290,17 @@ fn pools_grant_by_namespace_most_specific_first() {
         .namespaces
         .insert("a".into(), BTreeMap::from([("team".into(), "a".into())]));
     add(&mut inputs, "a", "web", web(&["192.0.2.1"]), 1, &[]);
-    add(&mut inputs, "b", "web", web(&["192.0.2.2"]), 1, &[]);
+    add(&mut inputs, "b", "web", web(&["192.0.2.200"]), 1, &[]);
     add(&mut inputs, "b", "other", web(&["198.51.100.1"]), 1, &[]);
+    // Inside "narrow", which is not b's: the broader "main" does not reach into it.
+    add(
+        &mut inputs,
+        "b",
+        "inside",
+        web(&["192.0.2.2", "192.0.2.3"]),
+        1,
+        &[],
+    );
     let plan = plan(&inputs);
     let communities: Vec<String> = plan
         .rib
@@ -300,6 +309,85 @@ fn pools_grant_by_namespace_most_specific_first() {
         .collect();
     assert_eq!(communities, ["65000:28", "65000:1"]);
     assert_eq!(report(&plan, "b", "other").state, State::Refused);
+    let inside = report(&plan, "b", "inside");
+    assert_eq!(inside.state, State::Refused);
+    assert_eq!(inside.refused.len(), 2);
+    assert_eq!(
+        inside.refused[0].1,
+        "192.0.2.2 is held by the more specific AnycastPool narrow, not granted to namespace b; \
+         the broader AnycastPool main does not reach into it"
+    );
+}
+
+#[test]
+fn a_pool_refuses_the_addresses_of_a_service_setting_what_it_forbids() {
+    let mut inputs = mk_inputs();
+    inputs.pools.insert(
+        "tenant-a".into(),
+        mk_pool(
+            json!({"cidrs": ["198.51.100.0/24"], "communities": ["65000:2"],
+            "allowedAttributes": {"communities": ["65001:*"], "med": {"min": 100}}}),
+        ),
+    );
+    let spec = |communities: Value| {
+        with(
+            web(&["192.0.2.1", "198.51.100.1"]),
+            json!({"communities": communities}),
+        )
+    };
+    add(
+        &mut inputs,
+        "a",
+        "bad",
+        spec(json!(["65001:1", "blackhole"])),
+        1,
+        &[],
+    );
+    add(&mut inputs, "a", "ok", spec(json!(["65001:1"])), 1, &[]);
+    add(&mut inputs, "a", "other", web(&["198.51.100.9"]), 1, &[]);
+    let plan = plan(&inputs);
+    // "main" has no allowedAttributes and refuses the reserved blackhole too; "tenant-a" adds
+    // its own 65000:2, which its allowlist does not limit.
+    let bad = report(&plan, "a", "bad");
+    assert_eq!(bad.state, State::Refused);
+    assert!(bad.prefixes.is_empty());
+    assert_eq!(
+        bad.refused[1],
+        (
+            "198.51.100.1".parse().unwrap(),
+            "198.51.100.1 refused for a/bad: spec.communities[1]: blackhole (65535:666) not allowed \
+             by AnycastPool tenant-a (spec.allowedAttributes.communities)"
+                .to_owned()
+        )
+    );
+    assert!(
+        bad.reason
+            .contains("by AnycastPool main (spec.allowedAttributes.communities)")
+    );
+    assert_eq!(report(&plan, "a", "ok").prefixes.len(), 2);
+    assert_eq!(report(&plan, "a", "other").state, State::Up);
+    let rib: Vec<String> = plan
+        .rib
+        .values()
+        .map(|a| a.communities.to_string())
+        .collect();
+    assert_eq!(rib, ["65001:1 65000:1", "65001:1 65000:2", "65000:2"]);
+    // A MED under the pool's floor refuses only the pool's addresses.
+    add(
+        &mut inputs,
+        "a",
+        "ok",
+        with(
+            spec(json!(["65001:1"])),
+            json!({"announce": {"up": {"med": 10}}}),
+        ),
+        1,
+        &[],
+    );
+    let plan = super::plan(&inputs);
+    let ok = report(&plan, "a", "ok");
+    assert_eq!(ok.prefixes, ["192.0.2.1/32".parse::<IpNet>().unwrap()]);
+    assert!(ok.reason.contains("spec.announce.up.med: 10 not allowed by AnycastPool tenant-a (spec.allowedAttributes.med: 100-4294967295)"), "{}", ok.reason);
 }
 
 #[test]
@@ -526,7 +614,7 @@ fn selection_exec_and_invalid_specs_announce_nothing() {
 #[test]
 fn validation_names_every_bad_field() {
     let spec = json!({
-        "addresses": ["192.0.2.1", "192.0.2.0/24", "127.0.0.1", "ff02::1"],
+        "addresses": ["192.0.2.1", "192.0.2.0/24", "127.0.0.1", "ff02::1", "169.254.169.254", "fe80::1", "::ffff:169.254.0.1"],
         "readiness": {},
         "announce": {"up": {"med": 100, "communities": ["65000:1", "x"]}, "down": {"withdraw": false}},
         "largeCommunities": ["1:2"],
@@ -547,6 +635,9 @@ fn validation_names_every_bad_field() {
         "spec.addresses[1]: \"192.0.2.0/24\" is not an IP host address",
         "spec.addresses[2]: \"127.0.0.1\" is not a unicast host address",
         "spec.addresses[3]: \"ff02::1\" is not a unicast host address",
+        "spec.addresses[4]: \"169.254.169.254\" is link-local",
+        "spec.addresses[5]: \"fe80::1\" is link-local",
+        "spec.addresses[6]: \"::ffff:169.254.0.1\" is link-local",
         "spec.readiness: set exactly one",
         "spec.announce.up.communities[1]: invalid community \"x\"",
         "spec.announce.down.med: a state that announces needs a med",

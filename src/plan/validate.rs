@@ -96,6 +96,11 @@ pub fn validate_service(spec: &AnycastServiceSpec) -> Result<ValidService, Inval
                 format!("spec.addresses[{i}]"),
                 format_args!("{a:?} is not a unicast host address"),
             ),
+            // Link-local addresses are only meaningful on one link; routers must not carry them.
+            Ok(ip) if is_link_local(ip) => errors.push(
+                format!("spec.addresses[{i}]"),
+                format_args!("{a:?} is link-local (169.254.0.0/16, fe80::/10) and is never routed"),
+            ),
             Ok(ip) => addresses.push(ip),
             Err(_) => errors.push(
                 format!("spec.addresses[{i}]"),
@@ -146,6 +151,16 @@ pub fn validate_service(spec: &AnycastServiceSpec) -> Result<ValidService, Inval
         node_selector: spec.node_selector.clone(),
         disabled: spec.disabled,
     })
+}
+
+/// `169.254.0.0/16` or `fe80::/10`, also when written as an IPv4-mapped IPv6 address.
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_unicast_link_local() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+        }
+    }
 }
 
 fn validate_readiness(r: &Readiness, errors: &mut Errors) -> Option<ReadinessSource> {
