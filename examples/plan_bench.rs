@@ -1,14 +1,55 @@
 //! Planning time for N services (default 1,000), each with two addresses and two probes, over
-//! a handful of pools: `cargo run --release --example plan_bench -- [N]`. A micro benchmark
-//! without a harness: it prints the median and the worst of 50 runs.
+//! a handful of pools: `cargo run --release --example plan_bench -- [N...]`. A micro benchmark
+//! without a harness: for each N it prints a Markdown row with the median and the worst of 50
+//! runs, and with `BENCH_OUT` set (scripts/bench/all.sh) appends it to `$BENCH_OUT/plan.tsv`.
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use kube_anycast::crd::{AnycastPoolSpec, AnycastServiceSpec};
 use kube_anycast::plan::{Inputs, LocalHealth, ServiceKey, plan, validate_pool, validate_service};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: u32 = std::env::args().nth(1).map_or(Ok(1000), |a| a.parse())?;
+    let mut sizes: Vec<u32> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    if sizes.is_empty() {
+        sizes.push(1000);
+    }
+    let mut tsv = match std::env::var_os("BENCH_OUT") {
+        Some(dir) => {
+            let path = std::path::Path::new(&dir).join("plan.tsv");
+            let fresh = !path.exists();
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            if fresh {
+                writeln!(file, "services\troutes\tmedian_ms\tmax_ms")?;
+            }
+            Some(file)
+        }
+        None => None,
+    };
+    println!("| services | routes | median | max |\n|---:|---:|---:|---:|");
+    for n in sizes {
+        let (routes, median, max) = measure(n)?;
+        let (median, max) = (ms(median), ms(max));
+        println!("| {n} | {routes} | {median:.2} ms | {max:.2} ms |");
+        if let Some(file) = tsv.as_mut() {
+            writeln!(file, "{n}\t{routes}\t{median:.3}\t{max:.3}")?;
+        }
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Plans N services 50 times; the route count, the median and the worst time.
+fn measure(n: u32) -> Result<(usize, Duration, Duration), Box<dyn std::error::Error>> {
     let inputs = mk_inputs(n)?;
     let mut times: Vec<Duration> = Vec::with_capacity(50);
     let mut previous = plan(&inputs).rib;
@@ -21,13 +62,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         previous = planned.rib;
     }
     times.sort();
-    println!(
-        "{n} services, {} routes: plan + driver commands median {:?}, max {:?}",
+    Ok((
         previous.len(),
         times[times.len() / 2],
-        times[times.len() - 1]
-    );
-    Ok(())
+        times[times.len() - 1],
+    ))
 }
 
 fn mk_inputs(n: u32) -> Result<Inputs, Box<dyn std::error::Error>> {

@@ -16,6 +16,7 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(1 20 100)
 export KAT_CACHE="${KAT_CACHE:-$HOME/.cache/kube-anycast}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KAT_CACHE/target}"
+. scripts/bench/lib.sh
 venv="$(bash scripts/ensure-exabgp.sh)"
 cargo build --release --locked -q
 ka="$CARGO_TARGET_DIR/release/kube-anycast"
@@ -47,11 +48,16 @@ measure() { # label n -> uses ${pids[@]}
   c0=$(cpu_ticks "${pids[@]}"); t0=$(date +%s.%N)
   sleep "$secs"
   c1=$(cpu_ticks "${pids[@]}"); rss=$(rss_kib "${pids[@]}")
-  awk -v l="$1" -v n="$2" -v c="$((c1 - c0))" -v t="$tick" -v t0="$t0" -v t1="$(date +%s.%N)" -v r="$rss" \
-    'BEGIN { printf "| %s | %d | %.2f | %.1f |\n", l, n, (c / t) * 60 / (t1 - t0), r / 1024 }'
+  local cpu
+  cpu="$(awk -v c="$((c1 - c0))" -v t="$tick" -v t0="$t0" -v t1="$(date +%s.%N)" \
+    'BEGIN { printf "%.2f", (c / t) * 60 / (t1 - t0) }')"
+  rss="$(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }')"
+  echo "| $1 | $2 | $cpu | $rss |"
+  tsv fleet "$1" "$2" "$cpu" "$rss"
   stop_all
 }
 
+tsv_header fleet checker services cpu_s_per_min total_rss_mib
 echo "| checker | services | CPU-s per minute | total RSS MiB |"
 echo "|---|---:|---:|---:|"
 for n in "${sizes[@]}"; do

@@ -5,18 +5,30 @@
 #   scripts/bench/healthcheck.sh [SECONDS]     (default 20 s per variant)
 #
 # For each variant the checker runs with --interval/--fast-interval 0.01 and --no-ack for the
-# given time; its own CPU (utime+stime of the process, children excluded), its children's CPU
-# (cutime+cstime: the check commands it waited for) and its peak RSS (VmHWM) are read from /proc
-# just before it is stopped; iterations are counted from its output (one line per iteration).
+# given time; its own CPU (children excluded) is the scheduler's exact on-CPU time of the process
+# (/proc/PID/schedstat, nanoseconds: utime+stime come in 10 ms ticks and are sampled, too coarse
+# for ~0.1 ms iterations), its children's CPU is cutime+cstime (the check commands it waited
+# for), and its peak RSS is VmHWM, all read just before it is stopped; iterations are counted
+# from its output (one line per iteration).
 # Prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 secs="${1:-20}"
 export KAT_CACHE="${KAT_CACHE:-$HOME/.cache/kube-anycast}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KAT_CACHE/target}"
+. scripts/bench/lib.sh
 venv="$(bash scripts/ensure-exabgp.sh)"
 cargo build --release --locked -q
 ka="$CARGO_TARGET_DIR/release/kube-anycast"
+# The binary the images ship (Dockerfile): static, musl. Built when the target and musl-gcc can
+# be installed; otherwise its rows are left out and a line says why.
+musl_target="$(uname -m)-unknown-linux-musl"
+ka_static=""
+if { rustup target list --installed | grep -qx "$musl_target" || rustup target add "$musl_target" >/dev/null 2>&1; } &&
+  { command -v musl-gcc >/dev/null || apt-get install -y -qq --no-install-recommends musl-tools >/dev/null 2>&1; } &&
+  cargo build --release --locked -q --bin kube-anycast --target "$musl_target"; then
+  ka_static="$CARGO_TARGET_DIR/$musl_target/release/kube-anycast"
+fi
 tick="$(getconf CLK_TCK)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
@@ -31,23 +43,34 @@ measure() { # name command...
   "$@" >"$out" 2>/dev/null </dev/null &
   pid=$!
   sleep "$secs"
-  # Fields after the comm: 14-17 are utime stime cutime cstime (1-based in the full line).
+  # Fields after the comm: 16-17 are cutime cstime (1-based in the full line).
   stat="$(sed 's/^.*) //' "/proc/$pid/stat")"
+  local oncpu; oncpu="$(cat /proc/"$pid"/task/*/schedstat | awk '{ns += $1} END {print ns}')" # all threads
   local hwm; hwm="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   local iters; iters="$(grep -c ' announce ' "$out" || true)"
-  awk -v name="$name" -v st="$stat" -v tick="$tick" -v it="$iters" -v hwm="$hwm" 'BEGIN {
-    split(st, f, " "); own = (f[12] + f[13]) / tick; kids = (f[14] + f[15]) / tick;
+  local row
+  row="$(awk -v st="$stat" -v tick="$tick" -v it="$iters" -v hwm="$hwm" -v ns="$oncpu" 'BEGIN {
+    split(st, f, " "); own = ns / 1e9; kids = (f[14] + f[15]) / tick;
     if (it == 0) it = 1;
-    printf "| %s | %d | %.3f | %.3f | %.1f |\n", name, it, own * 1000 / it, (own + kids) * 1000 / it, hwm / 1024
-  }'
+    printf "%d\t%.3f\t%.3f\t%.1f", it, own * 1000 / it, (own + kids) * 1000 / it, hwm / 1024
+  }')"
+  local it own all rss
+  IFS=$'\t' read -r it own all rss <<<"$row"
+  echo "| $name | $it | $own | $all | $rss |"
+  tsv healthcheck "$name" "$it" "$own" "$all" "$rss"
 }
 
 common=(--no-syslog --no-ack --no-ip-setup --interval 0.01 --fast-interval 0.01 --rise 1 --fall 1 --ip 192.0.2.1/32)
+tsv_header healthcheck checker iterations own_cpu_ms_per_iteration cpu_ms_per_iteration_with_children peak_rss_mib
 echo "| checker | iterations | own CPU ms/iteration | CPU ms/iteration with children | peak RSS MiB |"
 echo "|---|---|---|---|---|"
 measure "ExaBGP 5.0.15 healthcheck, --cmd true" "$venv/bin/python" -m exabgp healthcheck "${common[@]}" --cmd true
 measure "kube-anycast healthcheck, --cmd true" "$ka" healthcheck "${common[@]}" --cmd true
+if [ -n "$ka_static" ]; then
+  measure "kube-anycast healthcheck (static musl, as shipped), --cmd true" "$ka_static" healthcheck "${common[@]}" --cmd true
+fi
 measure "ExaBGP 5.0.15 healthcheck, --cmd 'curl -sf URL'" "$venv/bin/python" -m exabgp healthcheck "${common[@]}" --cmd "curl -sf -o /dev/null http://127.0.0.1:18080/"
 measure "kube-anycast healthcheck, --http URL" "$ka" healthcheck "${common[@]}" --http http://127.0.0.1:18080/
 measure "kube-anycast healthcheck, --tcp HOST:PORT" "$ka" healthcheck "${common[@]}" --tcp 127.0.0.1:18080
+[ -n "$ka_static" ] || echo "(the static musl build was left out: the $musl_target target or musl-gcc could not be installed)"

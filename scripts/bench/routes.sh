@@ -27,6 +27,7 @@ runs="${BENCH_RUNS:-3}"
 timeout="${BENCH_TIMEOUT:-120}"
 export KAT_CACHE="${KAT_CACHE:-$HOME/.cache/kube-anycast}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KAT_CACHE/target}"
+. scripts/bench/lib.sh
 bash scripts/ensure-exabgp.sh >/dev/null
 cargo build --release --locked -q
 ka="$CARGO_TARGET_DIR/release/kube-anycast"
@@ -126,6 +127,7 @@ ratio() { # a b
   else echo n/a; fi
 }
 
+tsv_header routes routes exabgp_ms agent_ms agent_novip_ms exabgp_runs agent_runs agent_novip_runs
 echo "| routes | ExaBGP bulk feed (ms) | agent + relay (ms) | ratio | agent + relay, no VIPs (ms) | ratio | runs (ms): ExaBGP / agent / agent, no VIPs |"
 echo "|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
@@ -139,6 +141,7 @@ for n in "${sizes[@]}"; do
   done
   e="$(median "${exa[@]}")"; a="$(median "${agent[@]}")"; v="$(median "${novip[@]}")"
   echo "| $n | $e | $a | $(ratio "$a" "$e") | $v | $(ratio "$v" "$e") | ${exa[*]} / ${agent[*]} / ${novip[*]} |"
+  tsv routes "$n" "$e" "$a" "$v" "${exa[*]}" "${agent[*]}" "${novip[*]}"
 done
 trap cleanup EXIT
 [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::log::{Logger, py_repr_bytes, py_repr_str};
+use super::log::{Level, Logger, py_repr_bytes, py_repr_str};
 use crate::health::State;
 use crate::probe::exec::{self, ExecOutcome};
 use crate::probe::{HttpProbe, TcpProbe};
@@ -45,14 +45,20 @@ fn report(result: Result<(), String>, log: &Logger) -> bool {
 }
 
 async fn run_command(cmd: &str, timeout: Option<Duration>, log: &Logger) -> bool {
-    log.debug(format!("Checking command {}", py_repr_str(cmd)));
+    // Formatted only when written: this runs once per check.
+    let debug = log.enabled(Level::Debug);
+    if debug {
+        log.debug(format!("Checking command {}", py_repr_str(cmd)));
+    }
     let args = ["-c".to_owned(), cmd.to_owned()];
     match exec::run("/bin/sh", &args, timeout).await {
         ExecOutcome::Exited { status: 0, output } => {
-            log.debug(format!(
-                "Command was executed successfully 0 {}",
-                py_repr_bytes(&output)
-            ));
+            if debug {
+                log.debug(format!(
+                    "Command was executed successfully 0 {}",
+                    py_repr_bytes(&output)
+                ));
+            }
             true
         }
         ExecOutcome::Exited { status, output } => {

@@ -10,7 +10,7 @@ use super::addresses::{Selection, ServiceIps, parse_ip_ifnames};
 use super::announce::Announcer;
 use super::api::{Api, ApiClosed};
 use super::check::{Check, run_hooks};
-use super::log::Logger;
+use super::log::{Level, Logger};
 use super::metrics::Metrics;
 use super::options::Options;
 use crate::health::{Machine, Observation, State, next_pause, should_emit};
@@ -214,8 +214,11 @@ impl Healthcheck {
         }
         self.log
             .info(format!("send announces for {state} state to ExaBGP"));
+        let debug = self.log.enabled(Level::Debug);
         for line in self.announcer.lines(state) {
-            self.log.debug(format!("exabgp: {}", line.trim_end()));
+            if debug {
+                self.log.debug(format!("exabgp: {}", line.trim_end()));
+            }
             self.api.send(&line).await?;
             if let Some(m) = &self.metrics {
                 m.command(&line);

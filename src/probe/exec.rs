@@ -5,6 +5,7 @@ use std::os::fd::OwnedFd;
 use std::process::Stdio;
 use std::time::Duration;
 
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::AsyncReadExt;
@@ -90,7 +91,11 @@ fn spawn(program: &str, args: &[String]) -> std::io::Result<Spawned> {
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .map(Pid::from_raw);
-    let output = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
+    // The read end is ours alone: non-blocking for tokio, set with one fcntl instead of the
+    // fstat and two fcntl of the checked constructor (this runs once per check).
+    let reader = OwnedFd::from(reader);
+    fcntl(&reader, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(std::io::Error::from)?;
+    let output = tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(reader)?;
     Ok((child, output, pgid))
 }
 

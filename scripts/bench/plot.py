@@ -1,0 +1,128 @@
+"""Plots for docs/performance.md from the TSV files the benchmarks write (scripts/bench/all.sh).
+
+    plot.py RESULTS_DIR OUT_DIR
+
+Each plot is made only when its TSV exists, so a partial run still plots what it measured.
+"""
+
+import csv
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def rows(results: Path, name: str):
+    path = results / f"{name}.tsv"
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def save(fig, out: Path, name: str):
+    fig.tight_layout()
+    fig.savefig(out / f"{name}.png", dpi=110)
+    plt.close(fig)
+    print(f"wrote {out / name}.png")
+
+
+def healthcheck(results: Path, out: Path):
+    data = rows(results, "healthcheck")
+    if not data:
+        return
+    labels = [r["checker"] for r in data]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.6 * len(labels) + 1.5))
+    a.barh(labels, [float(r["own_cpu_ms_per_iteration"]) for r in data], color="tab:blue")
+    a.set_xscale("log")
+    a.set_xlabel("own CPU per check, ms (log)")
+    a.invert_yaxis()
+    b.barh(labels, [float(r["peak_rss_mib"]) for r in data], color="tab:orange")
+    b.set_xlabel("peak RSS, MiB")
+    b.set_yticks([])
+    b.invert_yaxis()
+    fig.suptitle("One checker: cost per check iteration")
+    save(fig, out, "healthcheck")
+
+
+def fleet(results: Path, out: Path):
+    data = rows(results, "fleet")
+    if not data:
+        return
+    series = defaultdict(list)
+    for r in data:
+        series[r["checker"]].append(
+            (int(r["services"]), float(r["cpu_s_per_min"]), float(r["total_rss_mib"]))
+        )
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for name, points in series.items():
+        points.sort()
+        n = [p[0] for p in points]
+        a.plot(n, [p[1] for p in points], marker="o", label=name)
+        b.plot(n, [p[2] for p in points], marker="o", label=name)
+    for ax, what in ((a, "CPU-seconds per minute"), (b, "total RSS, MiB")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("services checked every second")
+        ax.set_ylabel(what)
+        ax.grid(True, which="both", alpha=0.3)
+    a.legend(fontsize=7)
+    fig.suptitle("Health checking at fleet scale")
+    save(fig, out, "fleet")
+
+
+def routes(results: Path, out: Path):
+    data = rows(results, "routes")
+    if not data:
+        return
+
+    def ms(value):
+        return float(value) if value.isdigit() else float("nan")
+
+    n = [int(r["routes"]) for r in data]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for column, label in (
+        ("exabgp_ms", "ExaBGP fed its own bulk commands"),
+        ("agent_ms", "kube-anycast agent + relay (VIPs on lo)"),
+        ("agent_novip_ms", "kube-anycast agent + relay (no VIPs)"),
+    ):
+        ax.plot(n, [ms(r[column]) / 1000 for r in data], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("routes")
+    ax.set_ylabel("cold start to all routes at GoBGP, s")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    save(fig, out, "routes")
+
+
+def planning(results: Path, out: Path):
+    data = rows(results, "plan")
+    if not data:
+        return
+    n = [int(r["services"]) for r in data]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(n, [float(r["median_ms"]) for r in data], marker="o", label="median")
+    ax.plot(n, [float(r["max_ms"]) for r in data], marker="o", label="max of 50")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("AnycastServices")
+    ax.set_ylabel("plan + driver diff, ms")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    save(fig, out, "plan")
+
+
+def main():
+    results, out = Path(sys.argv[1]), Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    for plot in (planning, healthcheck, fleet, routes):
+        plot(results, out)
+
+
+if __name__ == "__main__":
+    main()
