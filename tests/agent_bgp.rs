@@ -255,10 +255,15 @@ fn a_stopped_agent_is_withdrawn_after_the_lease_and_back_on_sigcont() {
         bed.log_tails()
     );
 
+    let resumed = Instant::now();
     agent.signal(Signal::SIGCONT);
     bed.wait_for("back at MED 100 after SIGCONT", WAIT, |rib| {
         med_of(rib, "192.0.2.10/32") == Some(100)
     });
+    eprintln!(
+        "withdrawn {after:?} after SIGSTOP (lease {lease:?}); back {:?} after SIGCONT",
+        resumed.elapsed()
+    );
     assert!(
         work.log()[log_before..].contains("relay connected"),
         "the resumed agent replayed on a new relay session:\n{}",
