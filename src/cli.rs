@@ -54,8 +54,10 @@ pub struct RelayArgs {
         default_value = "/run/kube-anycast/exabgp.sock"
     )]
     pub socket: PathBuf,
-    /// How long the agent may be gone before the relay withdraws its routes (for example 30s).
-    #[arg(long, env = "KUBE_ANYCAST_LEASE", default_value = "30s", value_parser = parse_duration)]
+    /// How long the agent may be gone, or connected but silent (hung), before the relay
+    /// withdraws its routes (for example 30s; at least 1s). The agent sends a keepalive at a
+    /// third of it.
+    #[arg(long, env = "KUBE_ANYCAST_LEASE", default_value = "30s", value_parser = parse_lease)]
     pub lease: Duration,
     /// A BGP graceful-restart neighbor and the families it negotiates, `ADDR=FAMILY[,FAMILY]`
     /// (ipv4-unicast, ipv6-unicast), repeated per neighbor. With ExaBGP's `manual-eor`, the
@@ -75,6 +77,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     // One syntax for flags and CRD fields (Go's, as in Kubernetes): 500ms, 30s, 5m, 1h30m.
     crate::plan::parse_duration(s)
         .ok_or_else(|| format!("invalid duration {s:?}: expected e.g. 500ms, 30s, 5m or 1h30m"))
+}
+
+/// The shortest relay lease: the agent's keepalives come at a third of it, and a shorter one
+/// would withdraw a live agent's routes whenever its runtime is briefly late.
+pub const MIN_LEASE: Duration = Duration::from_secs(1);
+
+/// Parses `--lease`: a duration of at least [`MIN_LEASE`].
+pub fn parse_lease(s: &str) -> Result<Duration, String> {
+    let lease = parse_duration(s)?;
+    if lease < MIN_LEASE {
+        return Err(format!(
+            "lease {s:?} is too short: at least {MIN_LEASE:?} (the agent sends a keepalive at a third of it)"
+        ));
+    }
+    Ok(lease)
 }
 
 fn parse_end_of_rib(
@@ -194,6 +211,17 @@ mod tests {
         assert!(parse_duration("7").is_err(), "a unit is required");
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn a_lease_under_a_second_is_refused() {
+        assert_eq!(parse_lease("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_lease("30s"), Ok(Duration::from_secs(30)));
+        for short in ["0s", "999ms"] {
+            let err = parse_lease(short).unwrap_err();
+            assert!(err.contains("too short"), "{short}: {err}");
+        }
+        assert!(Cli::try_parse_from(["kube-anycast", "exabgp-relay", "--lease", "0s"]).is_err());
     }
 }
 

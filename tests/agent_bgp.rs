@@ -212,6 +212,65 @@ fn kill_9_without_a_new_agent_withdraws_after_the_lease() {
     );
 }
 
+/// Regression (docs/reliability.md, finding 3): a hung agent keeps its relay connection open,
+/// and its routes used to stay until it ran again. Its keepalives stop, so the relay withdraws
+/// them a lease after it last heard from it; on `SIGCONT` it replays and they come back. A stop
+/// shorter than the lease changes nothing.
+#[test]
+fn a_stopped_agent_is_withdrawn_after_the_lease_and_back_on_sigcont() {
+    let lease = Duration::from_secs(3);
+    let (work, bed, agent) = mk_web("sigstop", "3s");
+
+    // Short: keepalives (every lease / 3) resume long before the lease runs out.
+    agent.signal(Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_millis(300));
+    agent.signal(Signal::SIGCONT);
+    std::thread::sleep(lease + Duration::from_secs(1));
+    assert_eq!(
+        bed.withdrawn_prefixes(),
+        Ok(0),
+        "a 300 ms stop withdrew a route; relay log:\n{}",
+        tail(&bed.log("api"), 20)
+    );
+
+    // Longer than the lease: withdrawn by the lease after the stop (the last keepalive came
+    // before it), with 2 s for ExaBGP, gobgpd and the RIB polling on a loaded machine.
+    let log_before = work.log().len();
+    let stopped = Instant::now();
+    agent.signal(Signal::SIGSTOP);
+    bed.wait_for(
+        "withdrawn once the stopped agent's lease ran out",
+        WAIT,
+        |rib| !has(rib, "192.0.2.10/32"),
+    );
+    let after = stopped.elapsed();
+    assert!(
+        after <= lease + Duration::from_secs(2),
+        "withdrawn {after:?} after SIGSTOP, lease {lease:?}"
+    );
+    assert!(
+        bed.log("api")
+            .contains("no message from the agent for the lease"),
+        "{}",
+        bed.log_tails()
+    );
+
+    let resumed = Instant::now();
+    agent.signal(Signal::SIGCONT);
+    bed.wait_for("back at MED 100 after SIGCONT", WAIT, |rib| {
+        med_of(rib, "192.0.2.10/32") == Some(100)
+    });
+    eprintln!(
+        "withdrawn {after:?} after SIGSTOP (lease {lease:?}); back {:?} after SIGCONT",
+        resumed.elapsed()
+    );
+    assert!(
+        work.log()[log_before..].contains("relay connected"),
+        "the resumed agent replayed on a new relay session:\n{}",
+        tail(&work.log(), 20)
+    );
+}
+
 #[test]
 fn every_route_comes_back_after_exabgp_is_killed_and_restarted() {
     let work = Workdir::new("exarestart");

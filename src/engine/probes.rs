@@ -130,8 +130,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::engine::world::EndpointCounts;
     use crate::crd::AnycastPoolSpec;
+    use crate::engine::world::EndpointCounts;
     use crate::plan::{Inputs, LocalHealth, plan, validate_pool, validate_service};
 
     fn world_with(min_ready: u32, endpoints: Option<EndpointCounts>, k8s: bool) -> World {

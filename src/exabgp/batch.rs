@@ -14,6 +14,18 @@ use crate::model::{Rib, RouteKey};
 /// anything the relay still holds from an earlier session and was not re-announced is stale.
 pub const SYNC_DONE: &str = "kube-anycast sync-done\n";
 
+/// A marker only the relay reads, never forwarded and never answered: the agent is alive. The
+/// driver sends it at a third of the relay's lease; a connection silent for a whole lease counts
+/// as closed (see `relay.rs`).
+pub const KEEPALIVE: &str = "kube-anycast keepalive\n";
+
+/// The line the relay sends the agent on connect: its lease, in milliseconds, so the agent's
+/// heartbeat always matches the relay it talks to.
+pub fn lease_line(lease: std::time::Duration) -> String {
+    let millis = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+    format!("kube-anycast lease-ms {millis}\n")
+}
+
 /// What a line changes once ExaBGP answers `done`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {

@@ -5,16 +5,21 @@
 //! restarted (and forgot) or only the pipe did (and remembered); an identical announce is
 //! harmless, a missing one is an outage. After the first complete replay it sends the sync
 //! marker, so the relay can withdraw what an earlier agent left and nobody wants any more.
+//!
+//! Once the relay has told its lease, a task of its own sends a keepalive at a third of it for
+//! as long as the session lasts, whatever the session loop is busy with: the relay withdraws
+//! everything from a connection silent for a whole lease (a hung agent), never from a live one.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::batch::{Batch, commands, sync_done};
-use super::parse::{Answer, parse_answer};
+use super::batch::{Batch, KEEPALIVE, commands, sync_done};
+use super::parse::{Answer, Control, parse_answer, parse_control};
 use crate::model::Rib;
 
 /// Driver settings.
@@ -83,6 +88,45 @@ pub enum SessionEnd {
     Stopped,
 }
 
+/// Keepalives per lease: two may be lost or late before the relay gives up on the agent.
+const HEARTBEATS_PER_LEASE: u32 = 3;
+
+/// The shortest heartbeat period, whatever lease the relay announces (a zero lease must not
+/// make a busy loop).
+const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
+
+/// How often the driver sends a keepalive for a relay with this lease.
+pub fn heartbeat_period(lease: Duration) -> Duration {
+    (lease / HEARTBEATS_PER_LEASE).max(MIN_HEARTBEAT)
+}
+
+/// The connection's writer, shared by the session loop and its heartbeat; each holds the lock for
+/// whole lines only, so a keepalive never splits a command.
+type SharedWriter<W> = Arc<tokio::sync::Mutex<BufWriter<W>>>;
+
+/// The heartbeat task, aborted with its session so that it never keeps a dead session's
+/// connection looking alive.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Sends a keepalive every `period` until a write fails (the session then ends on its own read).
+async fn heartbeat<W: AsyncWrite + Unpin>(writer: SharedWriter<W>, period: Duration) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let mut w = writer.lock().await;
+        if w.write_all(KEEPALIVE.as_bytes()).await.is_err() || w.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Runs one session until it ends. `desired_rx` holds `None` until the agent knows what it
 /// wants (caches warm); nothing, not even a withdraw, is sent before that.
 pub async fn run_session<R, W>(
@@ -94,7 +138,7 @@ pub async fn run_session<R, W>(
 ) -> SessionEnd
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     applied_tx.send_modify(|a| {
         a.connected = true;
@@ -109,7 +153,8 @@ where
 }
 
 struct Session<W> {
-    writer: BufWriter<W>,
+    writer: SharedWriter<W>,
+    heartbeat: Option<Heartbeat>,
     config: DriverConfig,
     /// What ExaBGP acknowledged in this session.
     announced: Rib,
@@ -121,10 +166,11 @@ struct Session<W> {
     retry_at: Option<Instant>,
 }
 
-impl<W: AsyncWrite + Unpin> Session<W> {
+impl<W: AsyncWrite + Unpin + Send + 'static> Session<W> {
     fn new(writer: W, config: DriverConfig) -> Self {
         Session {
-            writer: BufWriter::new(writer),
+            writer: Arc::new(tokio::sync::Mutex::new(BufWriter::new(writer))),
+            heartbeat: None,
             config,
             announced: Rib::new(),
             queue: VecDeque::new(),
@@ -159,6 +205,11 @@ impl<W: AsyncWrite + Unpin> Session<W> {
                         Ok(0) => return SessionEnd::Closed,
                         Ok(_) => {}
                         Err(e) => return e.into(),
+                    }
+                    if let Some(Control::Lease(lease)) = parse_control(&line) {
+                        line.clear();
+                        self.start_heartbeat(lease);
+                        continue;
                     }
                     let answer = parse_answer(&line);
                     line.clear();
@@ -199,20 +250,31 @@ impl<W: AsyncWrite + Unpin> Session<W> {
         self.target_generation = desired.generation;
     }
 
+    /// (Re)starts the heartbeat for the relay's lease.
+    fn start_heartbeat(&mut self, lease: Duration) {
+        let period = heartbeat_period(lease);
+        tracing::debug!(
+            ?lease,
+            ?period,
+            "the relay's lease is known; sending keepalives"
+        );
+        let task = tokio::spawn(heartbeat(self.writer.clone(), period));
+        self.heartbeat = Some(Heartbeat(task));
+    }
+
     async fn fill_window(&mut self) -> std::io::Result<()> {
-        let mut wrote = false;
+        if self.in_flight.len() >= self.config.window || self.queue.is_empty() {
+            return Ok(());
+        }
+        let mut writer = self.writer.lock().await;
         while self.in_flight.len() < self.config.window {
             let Some(batch) = self.queue.pop_front() else {
                 break;
             };
-            self.writer.write_all(batch.line.as_bytes()).await?;
+            writer.write_all(batch.line.as_bytes()).await?;
             self.in_flight.push_back((batch, Instant::now()));
-            wrote = true;
         }
-        if wrote {
-            self.writer.flush().await?;
-        }
-        Ok(())
+        writer.flush().await
     }
 
     fn on_answer(

@@ -24,6 +24,38 @@ pub fn parse_answer(line: &str) -> Answer {
     }
 }
 
+/// A line of the relay protocol's own (`kube-anycast …`), between the agent and the relay only:
+/// the relay never passes one on to ExaBGP, nor one from ExaBGP to the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Agent to relay: the replay of this session is complete (answered `done`).
+    SyncDone,
+    /// Agent to relay: the agent is alive (not answered).
+    Keepalive,
+    /// Relay to agent, on connect: the relay's lease.
+    Lease(std::time::Duration),
+    /// Any other line in the `kube-anycast` namespace (dropped).
+    Unknown,
+}
+
+/// Classifies a line of the relay protocol; `None` when it is not one (a route command, an
+/// answer from ExaBGP).
+pub fn parse_control(line: &str) -> Option<Control> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let rest = line.strip_prefix("kube-anycast")?;
+    let words: Vec<&str> = rest.split(' ').collect();
+    Some(match words.as_slice() {
+        ["", "sync-done"] => Control::SyncDone,
+        ["", "keepalive"] => Control::Keepalive,
+        ["", "lease-ms", millis] if millis.bytes().all(|b| b.is_ascii_digit()) => {
+            millis.parse().map_or(Control::Unknown, |ms| {
+                Control::Lease(std::time::Duration::from_millis(ms))
+            })
+        }
+        _ => Control::Unknown,
+    })
+}
+
 /// The routes a command announces or withdraws, as the relay needs them to withdraw later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedCommand<'a> {
@@ -132,7 +164,44 @@ mod tests {
         assert!(!c.announce);
         assert_eq!(c.prefixes, ["2001:db8::1/128", "2001:db8::2/128"]);
         assert!(parse_command("kube-anycast sync-done").is_none());
+        assert!(parse_command("kube-anycast keepalive").is_none());
         assert!(parse_command("neighbor * announce route junk next-hop self").is_none());
+    }
+
+    #[test]
+    fn control_lines_are_a_closed_set() {
+        use crate::exabgp::batch::{KEEPALIVE, SYNC_DONE, lease_line};
+        use std::time::Duration;
+        assert_eq!(parse_control(SYNC_DONE), Some(Control::SyncDone));
+        assert_eq!(parse_control(KEEPALIVE), Some(Control::Keepalive));
+        assert_eq!(
+            parse_control(&lease_line(Duration::from_millis(8500))),
+            Some(Control::Lease(Duration::from_millis(8500)))
+        );
+        for unknown in [
+            "kube-anycast",
+            "kube-anycast keepalive now",
+            "kube-anycast  keepalive",
+            "kube-anycast lease-ms",
+            "kube-anycast lease-ms -1",
+            "kube-anycast lease-ms +5",
+            "kube-anycast lease-ms 99999999999999999999999",
+            "kube-anycastkeepalive",
+        ] {
+            assert_eq!(
+                parse_control(unknown),
+                Some(Control::Unknown),
+                "{unknown:?}"
+            );
+        }
+        for other in [
+            "done",
+            "neighbor 10.0.0.1 up",
+            "",
+            " kube-anycast keepalive",
+        ] {
+            assert_eq!(parse_control(other), None, "{other:?}");
+        }
     }
 
     proptest! {

@@ -2,7 +2,9 @@
 //! stdin/stdout to the agent's unix socket, reconnecting as needed, and keeps track of the routes
 //! it passed on. When the agent has been gone longer than the lease it withdraws them all (a dead
 //! man's switch), so a dead agent never leaves routes behind; an agent back within the lease
-//! causes no flap.
+//! causes no flap. "Gone" includes hung: the relay tells the agent its lease on connect, the agent
+//! sends a keepalive at a third of it, and a connection that carries nothing (no command, no
+//! keepalive) for a whole lease counts as closed since the last line heard on it.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
@@ -12,9 +14,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 
-use super::batch::SYNC_DONE;
+use super::batch::lease_line;
 use super::eor::{EndOfRib, session_up};
-use super::parse::{Answer, parse_answer, parse_command};
+use super::parse::{Answer, Control, parse_answer, parse_command, parse_control};
 
 /// A path as the relay tracks it: target, prefix and ADD-PATH path id.
 type PathKey = (String, String, Option<String>);
@@ -34,13 +36,20 @@ pub enum AgentLine {
     Forward,
     /// The agent finished its replay: withdraw what it did not re-announce.
     SyncDone,
+    /// The agent is alive; nothing to pass on.
+    Keepalive,
+    /// A line of the relay protocol this relay does not know: dropped, never passed on.
+    Drop,
 }
 
 impl Tracker {
     /// Records a line the agent sent.
     pub fn on_agent_line(&mut self, line: &str) -> AgentLine {
-        if line == SYNC_DONE.trim_end() {
-            return AgentLine::SyncDone;
+        match parse_control(line) {
+            Some(Control::SyncDone) => return AgentLine::SyncDone,
+            Some(Control::Keepalive) => return AgentLine::Keepalive,
+            Some(Control::Lease(_) | Control::Unknown) => return AgentLine::Drop,
+            None => {}
         }
         if let Some(cmd) = parse_command(line) {
             for prefix in &cmd.prefixes {
@@ -95,7 +104,7 @@ impl Tracker {
 pub struct RelayConfig {
     /// The agent's socket.
     pub socket: PathBuf,
-    /// How long the agent may be gone before its routes are withdrawn.
+    /// How long the agent may be gone, or connected but silent, before its routes are withdrawn.
     pub lease: Duration,
     /// End-of-RIB per graceful-restart neighbor (ExaBGP's `manual-eor`).
     pub end_of_rib: EndOfRib,
@@ -127,6 +136,7 @@ where
         tracker: Tracker::default(),
         origins: VecDeque::new(),
         agent: None,
+        heard: Instant::now(),
         lease_deadline: None,
         synced: false,
     };
@@ -134,13 +144,14 @@ where
     let mut backoff = Duration::from_millis(100);
     loop {
         let connected = relay.agent.is_some();
+        let silent_at = connected.then(|| relay.heard + relay.lease);
         tokio::select! {
-            line = from_exabgp.next_line() => {
-                let Some(line) = line? else { return Ok(()) };
-                relay.on_exabgp_line(&line).await?;
-            }
+            // The agent's lines first: after the relay was held up (writing to a slow ExaBGP),
+            // the keepalives queued meanwhile count before the silence deadline is looked at.
+            biased;
             line = next_agent_line(&mut relay.agent), if connected => {
                 if let Some(line) = line {
+                    relay.heard = Instant::now();
                     relay.on_agent_line(&line).await?;
                 } else {
                     tracing::warn!(lease = ?relay.lease, "agent disconnected; holding its routes for the lease");
@@ -148,19 +159,32 @@ where
                     retry_at = Instant::now();
                 }
             }
+            line = from_exabgp.next_line() => {
+                let Some(line) = line? else { return Ok(()) };
+                relay.on_exabgp_line(&line).await?;
+            }
+            () = crate::timer::sleep_until(relay.lease_deadline) => relay.lease_expired().await?,
+            () = crate::timer::sleep_until(silent_at) => {
+                // Silent for a whole lease: as closed when it last spoke, so the lease is over.
+                relay.silent();
+                relay.lease_expired().await?;
+                retry_at = Instant::now();
+            }
             () = tokio::time::sleep_until(retry_at), if !connected => {
                 if let Ok(stream) = UnixStream::connect(&config.socket).await {
                     tracing::info!(socket = %config.socket.display(), "connected to the agent");
                     let (r, w) = stream.into_split();
                     relay.agent = Some((BufReader::new(r).lines(), w));
+                    relay.heard = Instant::now();
                     relay.tracker.start_session();
+                    // First of all, the lease: the agent's heartbeat follows it.
+                    relay.send_to_agent(&lease_line(relay.lease)).await;
                     backoff = Duration::from_millis(100);
                 } else {
                     retry_at = Instant::now() + backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
-            () = crate::timer::sleep_until(relay.lease_deadline) => relay.lease_expired().await?,
         }
     }
 }
@@ -173,6 +197,9 @@ struct Relay<O> {
     /// Who wrote each line ExaBGP has yet to answer, oldest first.
     origins: VecDeque<Origin>,
     agent: Option<AgentConn>,
+    /// When the agent last sent a line (or connected): silence for a lease from here ends the
+    /// connection and its lease at once.
+    heard: Instant,
     lease_deadline: Option<Instant>,
     /// An agent has finished a replay since the relay started: ExaBGP holds its whole RIB, so
     /// End-of-RIB may be sent.
@@ -186,6 +213,8 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
     async fn on_exabgp_line(&mut self, line: &str) -> std::io::Result<()> {
         let for_agent = match parse_answer(line) {
             Answer::Done | Answer::Error => self.origins.pop_front() != Some(Origin::Relay),
+            // ExaBGP never speaks for the relay: a lease or marker from it goes nowhere.
+            Answer::Other if parse_control(line).is_some() => false,
             Answer::Shutdown | Answer::Other => true,
         };
         if for_agent {
@@ -219,22 +248,46 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
                 self.send_to_agent("done\n").await;
             }
             AgentLine::Forward => self.write(&[format!("{line}\n")], Origin::Agent).await?,
+            AgentLine::Keepalive => {}
+            AgentLine::Drop => {
+                tracing::warn!(
+                    line,
+                    "dropping an unknown relay protocol line from the agent"
+                );
+            }
         }
         Ok(())
     }
 
+    /// A write that the agent does not take before its silence deadline (a hung agent with a
+    /// full socket) ends the connection like the silence itself.
     async fn send_to_agent(&mut self, text: &str) {
-        if let Some((_, w)) = self.agent.as_mut()
-            && w.write_all(text.as_bytes()).await.is_err()
-        {
-            self.disconnected();
+        let silent_at = self.heard + self.lease;
+        if let Some((_, w)) = self.agent.as_mut() {
+            match tokio::time::timeout_at(silent_at, w.write_all(text.as_bytes())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => self.disconnected(),
+                Err(_) => self.silent(),
+            }
         }
     }
 
+    /// The connection closed: the agent's routes are held for the lease from now (unless an
+    /// earlier lease still runs).
     fn disconnected(&mut self) {
         self.agent = None;
         self.lease_deadline
             .get_or_insert(Instant::now() + self.lease);
+    }
+
+    /// Nothing heard from the agent for a whole lease: it is gone as if its connection had
+    /// closed when it last spoke, so its lease is over now. The connection is dropped, which
+    /// makes a resumed agent start a new session and replay.
+    fn silent(&mut self) {
+        tracing::warn!(lease = ?self.lease, "no message from the agent for the lease (hung?); dropping its connection");
+        self.agent = None;
+        let over = self.heard + self.lease;
+        self.lease_deadline = Some(self.lease_deadline.map_or(over, |d| d.min(over)));
     }
 
     async fn lease_expired(&mut self) -> std::io::Result<()> {

@@ -136,3 +136,184 @@ async fn end_of_rib_follows_the_agents_replay_and_each_new_session() {
         .await;
     let _ = std::fs::remove_file(&socket);
 }
+
+impl Exabgp {
+    /// Asserts that the relay writes nothing to ExaBGP for `d`.
+    async fn quiet_for(&mut self, d: Duration) {
+        if let Ok(line) = tokio::time::timeout(d, self.lines.next_line()).await {
+            panic!("expected nothing for {d:?}, got {line:?}");
+        }
+    }
+}
+
+/// A hand-driven agent end: the test decides what the agent sends and when.
+struct FakeAgent {
+    listener: tokio::net::UnixListener,
+}
+
+struct FakeConn {
+    lines: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+    w: tokio::net::unix::OwnedWriteHalf,
+}
+
+impl FakeAgent {
+    fn listen(socket: &std::path::Path) -> FakeAgent {
+        FakeAgent {
+            listener: listen(socket).unwrap(),
+        }
+    }
+
+    /// The relay's next connection; its first line must be the lease.
+    async fn accept(&self, lease: Duration) -> FakeConn {
+        let (stream, _) = tokio::time::timeout(Duration::from_mins(5), self.listener.accept())
+            .await
+            .expect("a connection in time")
+            .unwrap();
+        let (r, w) = stream.into_split();
+        let mut conn = FakeConn {
+            lines: BufReader::new(r).lines(),
+            w,
+        };
+        let first = conn.lines.next_line().await.unwrap();
+        assert_eq!(
+            first.as_deref(),
+            Some(super::batch::lease_line(lease).trim_end())
+        );
+        conn
+    }
+}
+
+impl FakeConn {
+    async fn send(&mut self, line: &str) {
+        self.w
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    /// Reads what the relay passes on until it closes the connection.
+    async fn closed(&mut self) {
+        while let Some(_line) = self.lines.next_line().await.unwrap() {}
+    }
+}
+
+const ANNOUNCE: &str = "neighbor * announce route 192.0.2.1/32 next-hop self med 100";
+const WITHDRAW: &str = "neighbor * withdraw route 192.0.2.1/32 next-hop self";
+
+/// Regression (docs/reliability.md, finding 3): a hung agent keeps its connection open. A
+/// connection silent for a whole lease counts as closed when the agent last spoke: everything is
+/// withdrawn then, the connection dropped, and the relay connects again.
+#[tokio::test(start_paused = true)]
+async fn a_connection_silent_for_the_lease_withdraws_everything_and_is_dropped() {
+    let lease = Duration::from_secs(30);
+    let socket = socket_path("silent");
+    let agent = FakeAgent::listen(&socket);
+    let mut exabgp = start_relay(&socket, lease);
+    let mut conn = agent.accept(lease).await;
+    conn.send(ANNOUNCE).await;
+    conn.send("kube-anycast sync-done").await;
+    exabgp.expect(ANNOUNCE).await;
+    let last_word = tokio::time::Instant::now();
+
+    // The agent hangs: no more lines, the connection stays open.
+    exabgp.quiet_for(lease * 29 / 30).await;
+    exabgp.expect(WITHDRAW).await;
+    let after = last_word.elapsed();
+    assert!(
+        after >= lease && after < lease + Duration::from_secs(1),
+        "withdrawn {after:?} after the agent's last line, lease {lease:?}"
+    );
+    conn.closed().await;
+    // The relay connects again (to an agent that may resume) and tells its lease again.
+    let mut again = agent.accept(lease).await;
+    again.send("kube-anycast sync-done").await;
+    exabgp.quiet_for(lease / 2).await;
+    let _ = std::fs::remove_file(&socket);
+}
+
+/// Keepalives keep a quiet agent's routes for as long as they come, and are never passed on to
+/// ExaBGP; a route command is activity too. Once both stop, the lease runs out.
+#[tokio::test(start_paused = true)]
+async fn keepalives_and_commands_keep_the_routes() {
+    let lease = Duration::from_secs(30);
+    let socket = socket_path("keepalive");
+    let agent = FakeAgent::listen(&socket);
+    let mut exabgp = start_relay(&socket, lease);
+    let mut conn = agent.accept(lease).await;
+    conn.send(ANNOUNCE).await;
+    conn.send("kube-anycast sync-done").await;
+    exabgp.expect(ANNOUNCE).await;
+
+    // Five leases of keepalives at a third of the lease: nothing reaches ExaBGP.
+    let keepalives = tokio::spawn(async move {
+        for _ in 0..15 {
+            tokio::time::sleep(lease / 3).await;
+            conn.send("kube-anycast keepalive").await;
+        }
+        conn
+    });
+    exabgp.quiet_for(lease * 5).await;
+    let mut conn = keepalives.await.unwrap();
+
+    // Commands alone, 0.8 lease apart, count as activity as well.
+    let second = "neighbor * announce route 192.0.2.2/32 next-hop self med 100";
+    for _ in 0..4 {
+        tokio::time::sleep(lease * 4 / 5).await;
+        conn.send(second).await;
+        exabgp.expect(second).await;
+    }
+    let last_word = tokio::time::Instant::now();
+
+    // Silence: both routes go once a whole lease has passed since the last command.
+    let mut withdrawn = Vec::new();
+    for _ in 0..2 {
+        let line = tokio::time::timeout(lease * 2, exabgp.lines.next_line())
+            .await
+            .expect("a withdraw within two leases")
+            .unwrap();
+        withdrawn.push(line.unwrap_or_default());
+    }
+    assert!(last_word.elapsed() >= lease, "{:?}", last_word.elapsed());
+    withdrawn.sort();
+    assert_eq!(
+        withdrawn,
+        [
+            WITHDRAW,
+            "neighbor * withdraw route 192.0.2.2/32 next-hop self"
+        ]
+    );
+    let _ = std::fs::remove_file(&socket);
+}
+
+/// With the real driver: a live agent whose desired RIB never changes sends nothing but
+/// keepalives, and the relay keeps its routes for many leases.
+#[tokio::test(start_paused = true)]
+async fn a_live_but_idle_agent_keeps_its_routes() {
+    let lease = Duration::from_secs(3);
+    let socket = socket_path("idle");
+    let (_desired_tx, _agent) = start_agent(&socket, &[("192.0.2.1/32", 100)]);
+    let mut exabgp = start_relay(&socket, lease);
+    exabgp
+        .expect("neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32")
+        .await;
+    exabgp.quiet_for(lease * 20).await;
+    let _ = std::fs::remove_file(&socket);
+}
+
+/// ExaBGP never speaks for the relay: a relay protocol line from it is not passed to the agent.
+#[tokio::test(start_paused = true)]
+async fn relay_protocol_lines_from_exabgp_do_not_reach_the_agent() {
+    let lease = Duration::from_secs(30);
+    let socket = socket_path("spoof");
+    let agent = FakeAgent::listen(&socket);
+    let mut exabgp = start_relay(&socket, lease);
+    let mut conn = agent.accept(lease).await;
+    exabgp.say("kube-anycast lease-ms 1\n").await;
+    exabgp.say("neighbor 10.0.0.1 up\n").await;
+    let next = tokio::time::timeout(Duration::from_secs(5), conn.lines.next_line())
+        .await
+        .expect("a line in time")
+        .unwrap();
+    assert_eq!(next.as_deref(), Some("neighbor 10.0.0.1 up"));
+    let _ = std::fs::remove_file(&socket);
+}

@@ -189,3 +189,52 @@ async fn pipelines_up_to_the_window() {
         .expect("neighbor * announce attributes next-hop self med 100 nlri 192.0.2.3/32")
         .await;
 }
+
+/// The relay's lease line starts keepalives at a third of it, never matched to an answer; when
+/// the session ends they stop and the connection closes (a dead session never looks alive).
+#[tokio::test(start_paused = true)]
+async fn keepalives_follow_the_relays_lease_and_end_with_the_session() {
+    let mut s = start(DriverConfig::default(), desired(1, &[]));
+    s.fake.expect("kube-anycast sync-done").await;
+    s.fake.answer("done").await;
+    wait_generation(&mut s.applied_rx, 1).await;
+    let start = tokio::time::Instant::now();
+    s.fake.answer("kube-anycast lease-ms 3000").await;
+    for n in 0..4 {
+        s.fake.expect("kube-anycast keepalive").await;
+        let at = start.elapsed();
+        assert!(
+            at >= Duration::from_secs(n)
+                && at < Duration::from_secs(n) + Duration::from_millis(100),
+            "keepalive {n} at {at:?}"
+        );
+    }
+    // A route command still gets its answer matched to it, keepalives in between.
+    s.desired_tx
+        .send_replace(desired(2, &[("192.0.2.1/32", 100)]));
+    let line = loop {
+        let line = s.fake.lines.next_line().await.unwrap().unwrap();
+        if line != "kube-anycast keepalive" {
+            break line;
+        }
+    };
+    assert!(line.contains("nlri 192.0.2.1/32"), "{line}");
+    s.fake.answer("done").await;
+    wait_generation(&mut s.applied_rx, 2).await;
+
+    drop(s.desired_tx);
+    assert!(matches!(s.session.await.unwrap(), SessionEnd::Stopped));
+    let rest = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut rest = Vec::new();
+        while let Some(line) = s.fake.lines.next_line().await.unwrap() {
+            rest.push(line);
+        }
+        rest
+    })
+    .await
+    .expect("the connection closes with the session");
+    assert!(
+        rest.len() <= 1,
+        "keepalives after the session ended: {rest:?}"
+    );
+}
