@@ -50,11 +50,13 @@ if [ -n "$quick" ]; then
   section "Health checking cost" bash scripts/bench/healthcheck.sh 5
   section "Health checking at fleet scale" bash scripts/bench/fleet.sh 10 1 20
   section "Route volume" env BENCH_RUNS=1 bash scripts/bench/routes.sh 1000
+  section "Detection to peer" bash scripts/bench/detect.sh --quick --out "$out/detect"
 else
   section "Planning" cargo run --release --locked -q --example plan_bench -- 100 1000 5000
   section "Health checking cost" bash scripts/bench/healthcheck.sh 20
   section "Health checking at fleet scale" bash scripts/bench/fleet.sh 30 1 20 100
   section "Route volume" bash scripts/bench/routes.sh 1000 10000 50000
+  section "Detection to peer" bash scripts/bench/detect.sh --trials 20 --out "$out/detect"
 fi
 
 venv="$KAT_CACHE/plot-venv"

@@ -117,10 +117,30 @@ def planning(results: Path, out: Path):
     save(fig, out, "plan")
 
 
+def detection(results: Path, out: Path):
+    data = rows(results / "detect", "detect")
+    if not data:
+        return
+    checkers = list(dict.fromkeys(r["checker"] for r in data))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, step, title in ((axes[0], "down", "failure -> withdrawn"), (axes[1], "up", "recovery -> announced")):
+        values = [
+            [float(r["above_dampening_ms"]) for r in data if r["checker"] == c and r["step"] == step]
+            for c in checkers
+        ]
+        ax.boxplot(values, vert=False, showfliers=True)
+        ax.set_yticks(range(1, len(checkers) + 1), checkers, fontsize=8)
+        ax.set_xlabel("time above the configured dampening, ms")
+        ax.set_title(title)
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle("Detection to the BGP peer (HTTP check every 1 s, rise 3, fall 2)")
+    save(fig, out, "detect")
+
+
 def main():
     results, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    for plot in (planning, healthcheck, fleet, routes):
+    for plot in (planning, healthcheck, fleet, routes, detection):
         plot(results, out)
 
 

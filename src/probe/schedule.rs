@@ -100,6 +100,9 @@ async fn run_probe<K: Clone>(job: ProbeJob<K>, tx: mpsc::Sender<Verdict<K>>) {
     let mut machine = Machine::new(i64::from(t.rise), i64::from(t.fall));
     let mut reported: Option<bool> = None;
     loop {
+        // Start to start, so a probe's own run time does not stretch the interval (and the
+        // configured rise/fall times).
+        let started = tokio::time::Instant::now();
         let result = job.action.run_once(t.timeout).await;
         let step = machine.observe(Observation {
             disabled: false,
@@ -120,7 +123,7 @@ async fn run_probe<K: Clone>(job: ProbeJob<K>, tx: mpsc::Sender<Verdict<K>>) {
             }
         }
         let pause = next_pause(step.to, t.interval, t.fast_interval).unwrap_or(t.interval);
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep_until(started + pause).await;
     }
 }
 
