@@ -31,9 +31,14 @@
 #               withdraws at once, which is what MetalLB does with this label
 #   endpoints   every Service grown to 5 endpoints (4 on other nodes: node-b..node-e; Pods too
 #               for kube-anycast), then resources and latency again
+# And the floor of kube-anycast's path: ExaBGP alone on its own bed, a text API command
+# (`announce route ... next-hop self med 100`, then `withdraw route ...`) written to it through
+# a FIFO -> the change at gobgpd. Each latency trial also records when a separate watch on the
+# written object saw the write ("watch"): the earliest the agent or the speaker can know of it.
 #
 # Results: DIR (default ${KAT_CACHE}/bench-results/k8s-<UTC timestamp>) gets latency.tsv
-# (label, N, direction, trial, ms or "timeout", ms of the API write alone), resources.tsv
+# (label, N, direction, trial, ms to the peer or "timeout", ms until the API write returned,
+# ms until the watch saw it), resources.tsv
 # (label, N, process, CPU-s/min, RSS, anon, peak MiB), drain.tsv (label, change, prefixes,
 # first ms, last ms), cold.tsv (label, routes, first ms, last ms, peak RSS MiB of the agent or
 # speaker), load.tsv (each step with the load average), env.txt (versions) and logs/; a summary
@@ -112,6 +117,7 @@ ns_exa="$KAT_TESTBED_PREFIX-exa"
 ns_peer="$KAT_TESTBED_PREFIX-peer"
 pids="$KAT_TESTBED_HOME/$KAT_TESTBED_PREFIX/pids"
 cp_dir=""
+kc=""
 started=() # PIDs this script started outside the bed's own PID files
 cleanup() {
   local rc=$? pid
@@ -323,7 +329,21 @@ bench_metallb() {
   bed_down metallb
 }
 
+# --- the floor: ExaBGP alone -----------------------------------------------------------------
+bench_floor() {
+  log "floor: ExaBGP alone, a text API command -> GoBGP"
+  mkfifo "$work/feed.fifo"
+  bash tests/testbed/up.sh "$(command -v python3)" "$repo/scripts/bench/k8s_driver.py" api-feed \
+    --fifo "$work/feed.fifo" >"$work/up-floor.out" 2>"$out/logs/up-floor.log"
+  drv floor --fifo "$work/feed.fifo" --label "floor: ExaBGP 5.0.15 alone, API line" \
+    --trials "$trials" --out "$out/latency.tsv"
+  mkdir -p "$out/logs/testbed-floor"
+  cp "$KAT_TESTBED_HOME/$KAT_TESTBED_PREFIX"/*.log "$out/logs/testbed-floor/" 2>/dev/null || true
+  bash tests/testbed/down.sh >/dev/null 2>&1
+}
+
 t0=$SECONDS
+[ "$only" = metallb ] || bench_floor
 [ "$only" = metallb ] || bench_kat
 [ "$only" = kat ] || bench_metallb
 kc="" python3 scripts/bench/k8s_driver.py summary --dir "$out"

@@ -148,6 +148,53 @@ class Monitor:
         self.proc.wait()
 
 
+class Watch:
+    """A watch on one object (by name) through its own connection; each event with its arrival
+    time. It shows when a watcher (the agent or the speaker) can first know of a write."""
+
+    def __init__(self, api, collection, name):
+        self.q = queue.Queue()
+        host, port = api.server.rsplit(":", 1)
+        self.conn = http.client.HTTPSConnection(host, int(port), context=api.ctx, timeout=None)
+        _, body = api.req("GET", f"{collection}?fieldSelector=metadata.name%3D{name}")
+        rv = json.loads(body)["metadata"]["resourceVersion"]
+        self.conn.request("GET", f"{collection}?watch=1&fieldSelector=metadata.name%3D{name}"
+                          f"&resourceVersion={rv}&allowWatchBookmarks=false",
+                          headers={"Authorization": "Bearer " + api.token})
+        self.resp = self.conn.getresponse()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    return
+                self.q.put(time.monotonic())
+        except (OSError, ValueError, http.client.HTTPException):
+            return
+
+    def drain(self):
+        while True:
+            try:
+                self.q.get_nowait()
+            except queue.Empty:
+                return
+
+    def next(self, deadline):
+        try:
+            return self.q.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return None
+
+    def close(self):
+        try:
+            self.conn.sock.shutdown(2)
+        except OSError:
+            pass
+        self.conn.close()
+
+
 def rib_count(peer_ns):
     out = subprocess.run(
         ["ip", "netns", "exec", peer_ns, "gobgp", "-u", "127.0.0.1", "-p", "50051", "global",
@@ -349,6 +396,10 @@ def set_ready(api, source, i, ready, endpoints):
 
 def cmd_trials(api, args):
     mon = Monitor(args.peer_ns)
+    if args.source == "pods":
+        watch = Watch(api, pods_path(), pod_name(args.index, 0))
+    else:
+        watch = Watch(api, slice_path(), svc_name(args.index) + "-bench")
     prefix = svc_prefix(args.index)
     rows = []
     try:
@@ -356,14 +407,17 @@ def cmd_trials(api, args):
             for direction, ready in (("withdraw", False), ("announce", True)):
                 time.sleep(random.uniform(args.pause_min, args.pause_max))
                 mon.drain()
+                watch.drain()
                 t0 = time.monotonic()
                 set_ready(api, args.source, args.index, ready, args.endpoints)
                 t_api = time.monotonic()
                 ev = mon.wait(lambda e, w=not ready: e[1] == prefix and e[2] == w,
                               t0 + args.timeout)
+                t_watch = watch.next(t0 + args.timeout)
                 ms = "timeout" if ev is None else f"{(ev[0] - t0) * 1000:.2f}"
                 rows.append((args.label, args.size, direction, trial, ms,
-                             f"{(t_api - t0) * 1000:.2f}"))
+                             f"{(t_api - t0) * 1000:.2f}",
+                             "-" if t_watch is None else f"{(t_watch - t0) * 1000:.2f}"))
                 if ev is None:
                     # Leave the service ready for the next step whatever happened.
                     print(f"{args.label} N={args.size} {direction} trial {trial}: timeout",
@@ -371,6 +425,7 @@ def cmd_trials(api, args):
     finally:
         set_ready(api, args.source, args.index, True, args.endpoints)
         mon.close()
+        watch.close()
     with open(args.out, "a", encoding="utf-8") as f:
         for r in rows:
             f.write("\t".join(str(x) for x in r) + "\n")
@@ -448,6 +503,45 @@ def cmd_cold(_api, args):
         sys.exit(f"{args.label}: only {len(got)} of {args.count} routes in {args.timeout} s")
 
 
+# --- the floor: ExaBGP alone ----------------------------------------------------------------
+
+def cmd_api_feed(_api, args):
+    """ExaBGP's API process for the floor run: copies lines from a FIFO to stdout at once and
+    drains ExaBGP's answers from stdin (ExaBGP blocks when that pipe fills)."""
+    threading.Thread(target=lambda: [None for _ in sys.stdin], daemon=True).start()
+    while True:
+        with open(args.fifo, encoding="utf-8") as f:
+            for line in f:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+
+
+def cmd_floor(_api, args):
+    """A text API command written to ExaBGP (through api-feed) -> the change at GoBGP: what
+    ExaBGP and the BGP hop cost without any agent."""
+    mon = Monitor(args.peer_ns)
+    prefix = "100.64.15.254/32"
+    rows = []
+    with open(args.fifo, "w", encoding="utf-8") as fifo:
+        for trial in range(args.trials):
+            for direction, line in (
+                    ("announce", f"announce route {prefix} next-hop self med 100"),
+                    ("withdraw", f"withdraw route {prefix} next-hop self")):
+                time.sleep(random.uniform(args.pause_min, args.pause_max))
+                mon.drain()
+                t0 = time.monotonic()
+                fifo.write(line + "\n")
+                fifo.flush()
+                ev = mon.wait(lambda e, w=direction == "withdraw": e[1] == prefix and e[2] == w,
+                              t0 + args.timeout)
+                rows.append((args.label, 1, direction, trial,
+                             "timeout" if ev is None else f"{(ev[0] - t0) * 1000:.2f}", "0", "-"))
+    mon.close()
+    with open(args.out, "a", encoding="utf-8") as f:
+        for r in rows:
+            f.write("\t".join(str(x) for x in r) + "\n")
+
+
 # --- resources -------------------------------------------------------------------------------
 
 def read_status(pid):
@@ -493,17 +587,24 @@ def pct(values, q):
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
+def watch_p50(values):
+    return f"{statistics.median(values):9.1f}" if values else f"{'-':>9}"
+
+
 def cmd_summary(_api, args):
     d = args.dir
-    lat, api = {}, {}
+    lat, api, seen = {}, {}, {}
     for line in open(os.path.join(d, "latency.tsv"), encoding="utf-8"):
-        label, size, direction, _trial, ms, api_ms = line.rstrip("\n").split("\t")
-        lat.setdefault((label, int(size), direction), []).append(ms)
-        api.setdefault((label, int(size), direction), []).append(float(api_ms))
-    print("readiness write -> route change at GoBGP (ms): n, min / p50 / p99 / max; "
-          "the API write's own round trip (p50)")
+        label, size, direction, _trial, ms, api_ms, watch_ms = line.rstrip("\n").split("\t")
+        key = (label, int(size), direction)
+        lat.setdefault(key, []).append(ms)
+        api.setdefault(key, []).append(float(api_ms))
+        if watch_ms != "-":
+            seen.setdefault(key, []).append(float(watch_ms))
+    print("readiness write -> route change at GoBGP (ms): n, min / p50 / p99 / max; p50 of the "
+          "API write's round trip and of the write's arrival at a watcher")
     print(f"{'':<60} {'N':>5} {'direction':<9} {'n':>3}  "
-          f"{'min':>6} {'p50':>6} {'p99':>6} {'max':>7}  {'API p50':>7}")
+          f"{'min':>6} {'p50':>6} {'p99':>6} {'max':>7}  {'API p50':>7} {'watch p50':>9}")
     for (label, size, direction), ms in sorted(lat.items()):
         vals = [float(x) for x in ms if x != "timeout"]
         to = len(ms) - len(vals)
@@ -513,7 +614,8 @@ def cmd_summary(_api, args):
         api_p50 = statistics.median(api[(label, size, direction)])
         print(f"{label:<60} {size:>5} {direction:<9} {len(ms):>3}  {min(vals):6.1f} "
               f"{statistics.median(vals):6.1f} {pct(vals, 0.99):6.1f} {max(vals):7.1f}  "
-              f"{api_p50:7.1f}" + (f"  timeouts {to}" if to else ""))
+              f"{api_p50:7.1f} {watch_p50(seen.get((label, size, direction)))}"
+              + (f"  timeouts {to}" if to else ""))
     for name, title in (("resources.tsv", "idle CPU (CPU-s/min), RSS / anon / peak (MiB)"),
                         ("drain.tsv", "drain: label, change, prefixes, first ms, last ms"),
                         ("cold.tsv", "cold start: label, routes, first ms, last ms, peak RSS MiB")):
@@ -580,6 +682,16 @@ def main():
     s.add_argument("--out", required=True)
     s.add_argument("--hwm-pidfile", help="read the peak RSS of this PID instead")
     s.add_argument("command", nargs=argparse.REMAINDER)
+    s = sub.add_parser("api-feed")
+    s.add_argument("--fifo", required=True)
+    s = sub.add_parser("floor")
+    s.add_argument("--fifo", required=True)
+    s.add_argument("--label", required=True)
+    s.add_argument("--trials", type=int, default=20)
+    s.add_argument("--pause-min", type=float, default=0.5)
+    s.add_argument("--pause-max", type=float, default=1.0)
+    s.add_argument("--timeout", type=float, default=10)
+    s.add_argument("--out", required=True)
     s = sub.add_parser("resources")
     s.add_argument("--label", required=True)
     s.add_argument("--size", required=True)
@@ -592,11 +704,12 @@ def main():
     NODE = args.node
     if args.cmd == "cold" and args.command[:1] == ["--"]:
         args.command = args.command[1:]
-    needs_api = args.cmd not in ("resources", "summary", "wait-routes", "cold")
+    needs_api = args.cmd not in ("resources", "summary", "wait-routes", "cold", "api-feed",
+                                 "floor")
     api = Api(args.kubeconfig) if needs_api else None
     {"setup": cmd_setup, "pool-drain": cmd_pool_drain, "services": cmd_services,
      "endpoints": cmd_endpoints, "wait-lb": cmd_wait_lb, "wait-routes": cmd_wait_routes, "trials": cmd_trials,
-     "drain": cmd_drain, "cold": cmd_cold, "resources": cmd_resources,
+     "drain": cmd_drain, "cold": cmd_cold, "api-feed": cmd_api_feed, "floor": cmd_floor, "resources": cmd_resources,
      "summary": cmd_summary}[args.cmd](api, args)
 
 
