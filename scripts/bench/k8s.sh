@@ -171,7 +171,10 @@ bed_up() { # impl [api process...]
 
 bed_down() {
   local pid
-  for pid in "${started[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${started[@]}"; do
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   started=()
   KAT_CP_DIR="$cp_dir" bash scripts/controlplane/stop.sh >/dev/null 2>&1
   cp_dir=""

@@ -171,7 +171,7 @@ class Watch:
                 if not line:
                     return
                 self.q.put(time.monotonic())
-        except (OSError, ValueError, http.client.HTTPException):
+        except Exception:  # noqa: BLE001 - the connection is closed under it at the end
             return
 
     def drain(self):
