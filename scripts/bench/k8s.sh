@@ -142,7 +142,7 @@ trap 'exit 130' INT TERM
   echo "control plane: $("$KAT_CP_BIN/kube-apiserver" --version)"
   [ -z "$metallb" ] || echo "metallb: $(paste -sd' ' "$metallb/BUILD-INFO")"
   echo "sizes: ${sizes[*]}; trials per direction: $trials; idle window: ${idle}s; drain runs: $drain_runs"
-} >"$out/env.txt"
+} >>"$out/env.txt"
 
 drv() { ip netns exec "$ns_exa" python3 "$repo/scripts/bench/k8s_driver.py" --kubeconfig "$kc" --peer-ns "$ns_peer" "$@"; }
 k() { ip netns exec "$ns_exa" "$kubectl" --kubeconfig "$kc" "$@"; }
