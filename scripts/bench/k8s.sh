@@ -136,7 +136,7 @@ trap 'exit 130' INT TERM
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "kube-anycast: $("$ka" --version) at $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo +dirty), binary $ka"
+  [ "$only" = metallb ] || echo "kube-anycast: $("$ka" --version) at $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo +dirty), binary $ka"
   echo "exabgp: $("$(bash scripts/ensure-exabgp.sh)/bin/python" -m exabgp version 2>&1 | head -1)"
   echo "gobgpd: $(gobgpd --version 2>&1 | head -1)"
   echo "control plane: $("$KAT_CP_BIN/kube-apiserver" --version)"
