@@ -183,6 +183,25 @@ bed_down() {
   bash tests/testbed/down.sh >/dev/null 2>&1
 }
 
+# Signals a process and waits until it is gone (30 s, then SIGKILL): the next agent or speaker
+# must find the ports free. Not every one is this shell's child (the cold starts are the
+# driver's), so this polls /proc instead of `wait`; a zombie counts as gone.
+gone() {
+  local state
+  state="$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)"
+  [ -z "$state" ] || [ "$state" = Z ]
+}
+stop_pid() { # pid signal
+  local i
+  kill -"$2" "$1" 2>/dev/null || return 0
+  for ((i = 0; i < 300; i++)); do
+    gone "$1" && { wait "$1" 2>/dev/null || true; return 0; }
+    sleep 0.1
+  done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
 target() { echo $(($1 / 2)); } # the service whose readiness flips: svc-0000, svc-0050, svc-0500
 
 # --- kube-anycast ----------------------------------------------------------------------------
@@ -202,7 +221,7 @@ start_agent() { # source
 # SIGKILL: the relay keeps the routes for its 30 s lease and the next agent replays them, so
 # the peer sees no flap between the agent runs (SIGTERM would drain: GRACEFUL_SHUTDOWN, withdraw).
 stop_agent() {
-  [ -z "$agent_pid" ] || { kill -KILL "$agent_pid" 2>/dev/null || true; wait "$agent_pid" 2>/dev/null || true; }
+  [ -z "$agent_pid" ] || stop_pid "$agent_pid" KILL
   agent_pid=""
 }
 
@@ -274,7 +293,7 @@ speaker_cmd() {
 }
 # SIGTERM: the speaker closes the session and gobgpd drops its routes at once.
 stop_speaker() {
-  [ -z "$speaker_pid" ] || { kill -TERM "$speaker_pid" 2>/dev/null || true; wait "$speaker_pid" 2>/dev/null || true; }
+  [ -z "$speaker_pid" ] || stop_pid "$speaker_pid" TERM
   speaker_pid=""
 }
 
