@@ -43,7 +43,7 @@
 # first ms, last ms), cold.tsv (label, routes, first ms, last ms, peak RSS MiB of the agent or
 # speaker), load.tsv (each step with the load average), env.txt (versions) and logs/; a summary
 # goes to stdout.
-# --quick: sizes 1,20, 3 trials, 2 s idle windows, 1 drain run (a smoke run, ~3 minutes once
+# --quick: 10 Services, 3 trials, 2 s idle windows, 1 drain run (a smoke run, ~3 minutes once
 # everything is built). Needs root. Builds what is missing (release kube-anycast, the control
 # plane, MetalLB: scripts/bench/metallb-build.sh), all cached under ${KAT_CACHE}.
 set -euo pipefail
@@ -68,7 +68,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift ;;
     --only) only="$2"; shift ;;
     --bin) ka="$2"; shift ;; # a kube-anycast binary to use instead of building one
-    --quick) sizes="1,20"; trials=3; idle=2; settle=2; drain_runs=1; gs_delay=2s ;;
+    --quick) sizes="10"; trials=3; idle=2; settle=1; drain_runs=1; gs_delay=2s ;;
     -h | --help) usage ;;
     *) echo "k8s.sh: unknown argument $1" >&2; usage ;;
   esac
@@ -173,7 +173,7 @@ bed_down() {
   local pid
   for pid in "${started[@]}"; do
     kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    { wait "$pid"; } 2>/dev/null || true
   done
   started=()
   KAT_CP_DIR="$cp_dir" bash scripts/controlplane/stop.sh >/dev/null 2>&1
@@ -195,11 +195,12 @@ stop_pid() { # pid signal
   local i
   kill -"$2" "$1" 2>/dev/null || return 0
   for ((i = 0; i < 300; i++)); do
-    gone "$1" && { wait "$1" 2>/dev/null || true; return 0; }
+    # (braces: bash reports a killed job on its own stderr while `wait` reaps it)
+    gone "$1" && { { wait "$1"; } 2>/dev/null || true; return 0; }
     sleep 0.1
   done
   kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
+  { wait "$1"; } 2>/dev/null || true
 }
 
 target() { echo $(($1 / 2)); } # the service whose readiness flips: svc-0000, svc-0050, svc-0500
