@@ -8,11 +8,9 @@
 use std::collections::BTreeMap;
 
 use crate::engine::world::{EndpointCounts, World};
-use crate::plan::{
-    InvalidSpec, NodeInfo, ReadinessSource, ServiceKey, ValidPool, ValidService, labels_match,
-    selector_matches,
-};
+use crate::plan::{InvalidSpec, NodeInfo, ReadinessSource, ServiceKey, ValidPool, ValidService};
 
+use super::local::LocalEndpoints;
 use super::summary::{
     BackendSummary, NamespaceSummary, PodSummary, PoolSummary, ServiceSummary, SliceSummary,
 };
@@ -222,9 +220,10 @@ impl Index {
         }
         let mut endpoints = BTreeMap::new();
         let mut pod_ips = BTreeMap::new();
+        let local = LocalEndpoints::new(self.pods.values(), self.slices.values());
         for (key, (_, valid)) in &self.services {
             let Ok(svc) = valid else { continue };
-            let (counts, ips) = self.local_endpoints(key, &svc.readiness);
+            let (counts, ips) = self.local_endpoints(&local, key, &svc.readiness);
             endpoints.insert(key.clone(), counts);
             if !ips.is_empty() {
                 pod_ips.insert(key.clone(), ips);
@@ -256,50 +255,23 @@ impl Index {
 
     fn local_endpoints(
         &self,
+        local: &LocalEndpoints<'_>,
         key: &ServiceKey,
         readiness: &ReadinessSource,
     ) -> (EndpointCounts, Vec<std::net::IpAddr>) {
-        let mut counts = EndpointCounts::default();
-        let mut ips = Vec::new();
-        let in_ns = |(ns, _): &&NsName| *ns == key.namespace;
+        let ns = key.namespace.as_str();
         match readiness {
             ReadinessSource::Service(name) if self.source == EndpointSource::Pods => {
                 let backend = (key.namespace.clone(), name.clone());
                 // A Service without a selector (or not there) selects no pod.
-                let Some(Some(selector)) = self.backends.get(&backend) else {
-                    return (counts, ips);
-                };
-                let pods = self.pods.iter().filter(|(k, _)| in_ns(k)).map(|(_, p)| p);
-                for p in pods.filter(|p| labels_match(selector, &p.labels)) {
-                    counts.total += 1;
-                    if p.is_ready {
-                        counts.ready += 1;
-                        ips.extend(p.ip);
-                    }
+                match self.backends.get(&backend) {
+                    Some(Some(selector)) => local.by_service_selector(ns, selector),
+                    _ => (EndpointCounts::default(), Vec::new()),
                 }
             }
-            ReadinessSource::Service(name) => {
-                let slices = self.slices.iter().filter(|(k, _)| in_ns(k)).map(|(_, s)| s);
-                for s in slices.filter(|s| s.service.as_ref() == Some(name)) {
-                    counts.ready += s.ready;
-                    counts.total += s.total;
-                    ips.extend(s.ready_ips.iter().copied());
-                }
-            }
-            ReadinessSource::Pods(selector) => {
-                let pods = self.pods.iter().filter(|(k, _)| in_ns(k)).map(|(_, p)| p);
-                for p in pods.filter(|p| selector_matches(selector, &p.labels)) {
-                    counts.total += 1;
-                    if p.is_ready {
-                        counts.ready += 1;
-                        ips.extend(p.ip);
-                    }
-                }
-            }
+            ReadinessSource::Service(name) => local.by_slices(ns, name),
+            ReadinessSource::Pods(selector) => local.by_pod_selector(ns, selector),
         }
-        ips.sort_unstable();
-        ips.dedup();
-        (counts, ips)
     }
 }
 

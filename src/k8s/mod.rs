@@ -20,6 +20,7 @@
 pub mod applier;
 pub mod events;
 pub mod index;
+pub mod local;
 pub mod metrics;
 pub mod rbac;
 pub mod source;
