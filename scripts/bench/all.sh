@@ -51,12 +51,16 @@ if [ -n "$quick" ]; then
   section "Health checking at fleet scale" bash scripts/bench/fleet.sh 10 1 20
   section "Route volume" env BENCH_RUNS=1 bash scripts/bench/routes.sh 1000
   section "Detection to peer" bash scripts/bench/detect.sh --quick --out "$out/detect"
+  section "Kubernetes path" bash scripts/bench/k8s.sh --quick --out "$out/k8s"
 else
   section "Planning" cargo run --release --locked -q --example plan_bench -- 100 1000 5000
   section "Health checking cost" bash scripts/bench/healthcheck.sh 20
   section "Health checking at fleet scale" bash scripts/bench/fleet.sh 30 1 20 100
   section "Route volume" bash scripts/bench/routes.sh 1000 10000 50000
   section "Detection to peer" bash scripts/bench/detect.sh --trials 20 --out "$out/detect"
+  section "Kubernetes path" bash scripts/bench/k8s.sh --out "$out/k8s"
+  section "Scale: the agent from 10 to 5,000 AnycastServices" \
+    bash scripts/bench/k8s.sh --only kat --sizes 10,100,1000,5000 --out "$out/k8s-scale"
 fi
 
 venv="$KAT_CACHE/plot-venv"

@@ -137,10 +137,51 @@ def detection(results: Path, out: Path):
     save(fig, out, "detect")
 
 
+def kubernetes(results: Path, out: Path):
+    """k8s.sh writes headerless TSVs: latency (label, size, direction, trial, total ms, ...)
+    and resources (label, size, process, CPU-s/min, RSS, anon, peak MiB)."""
+    k8s = results / "k8s"
+    latency, resources = k8s / "latency.tsv", k8s / "resources.tsv"
+    if not latency.exists():
+        return
+    samples = defaultdict(list)
+    for line in latency.read_text().splitlines():
+        f = line.split("\t")
+        numeric = len(f) >= 5 and f[4].replace(".", "", 1).isdigit()  # not "timeout"
+        if numeric and "5 endpoints" not in f[0] and not f[0].startswith("floor"):
+            samples[(f[0], int(f[1]))].append(float(f[4]))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    for label in sorted({k[0] for k in samples}):
+        sizes = sorted(n for (l, n) in samples if l == label)
+        medians = [sorted(samples[(label, n)])[len(samples[(label, n)]) // 2] for n in sizes]
+        a.plot(sizes, medians, marker="o", label=label)
+    a.set_xscale("log")
+    a.set_xlabel("Services on the node")
+    a.set_ylabel("readiness write -> route change at gobgpd, median ms")
+    a.grid(True, which="both", alpha=0.3)
+    a.legend(fontsize=7)
+    if resources.exists():
+        rss = defaultdict(dict)
+        for line in resources.read_text().splitlines():
+            f = line.split("\t")
+            if len(f) >= 5 and "5 endpoints" not in f[0] and f[2] in ("agent", "speaker"):
+                rss[f"{f[0]} ({f[2]})"][int(f[1])] = float(f[4])
+        for label, by_size in sorted(rss.items()):
+            sizes = sorted(by_size)
+            b.plot(sizes, [by_size[n] for n in sizes], marker="o", label=label)
+        b.set_xscale("log")
+        b.set_xlabel("Services on the node")
+        b.set_ylabel("RSS at idle, MiB")
+        b.grid(True, which="both", alpha=0.3)
+        b.legend(fontsize=7)
+    fig.suptitle("The Kubernetes path: kube-anycast's agent and MetalLB's speaker")
+    save(fig, out, "k8s")
+
+
 def main():
     results, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    for plot in (planning, healthcheck, fleet, routes, detection):
+    for plot in (planning, healthcheck, fleet, routes, detection, kubernetes):
         plot(results, out)
 
 
