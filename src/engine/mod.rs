@@ -9,6 +9,7 @@
 pub mod metrics;
 pub mod probes;
 pub mod report;
+pub mod rollout;
 pub mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -165,18 +166,25 @@ impl Engine {
         }
         // A new VIP goes on the loopback before its route is announced, and an old one comes off
         // after its withdraw is handed over, so traffic never reaches a node without its address.
+        // Many new addresses go on in steps, each step's routes handed over before the next.
         let wanted: BTreeSet<ipnet::IpNet> = planned.rib.keys().map(|k| k.prefix).collect();
-        let mut both = st.vips_wanted.clone().unwrap_or_default();
+        let current = st.vips_wanted.clone().unwrap_or_default();
+        let steps = match self.vips {
+            Some(_) => rollout::steps(&current, &wanted, rollout::STEP),
+            None => Vec::new(),
+        };
+        for on in steps.iter().take(steps.len().saturating_sub(1)) {
+            self.sync_vips(st, on.clone()).await;
+            if st.vips_wanted.as_ref() != Some(on) {
+                break; // the kernel refused: the full set below retries and logs it
+            }
+            let announced = st.last_rib.clone().unwrap_or_default();
+            self.publish(st, rollout::announceable(&planned.rib, on, &announced));
+        }
+        let mut both = current;
         both.extend(wanted.iter().copied());
         self.sync_vips(st, both).await;
-        if st.last_rib.as_ref() != Some(&planned.rib) {
-            st.generation += 1;
-            st.last_rib = Some(planned.rib.clone());
-            self.desired_tx.send_replace(Some(Desired {
-                generation: st.generation,
-                rib: planned.rib.clone(),
-            }));
-        }
+        self.publish(st, planned.rib.clone());
         self.sync_vips(st, wanted).await;
         let reset = probes.reconcile(jobs);
         for key in reset {
@@ -238,6 +246,18 @@ impl Engine {
             namespaces: world.namespaces.clone(),
             node,
             health,
+        }
+    }
+
+    /// Hands a RIB to the driver unless it is the one it already has.
+    fn publish(&self, st: &mut State, rib: Rib) {
+        if st.last_rib.as_ref() != Some(&rib) {
+            st.generation += 1;
+            st.last_rib = Some(rib.clone());
+            self.desired_tx.send_replace(Some(Desired {
+                generation: st.generation,
+                rib,
+            }));
         }
     }
 
