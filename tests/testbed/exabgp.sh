@@ -9,12 +9,7 @@
 #   exabgp.sh restart    stop + start;  exabgp.sh crash: kill + start
 set -Eeuo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-check_prefix
-require_root
-[ -d "$KAT_TESTBED_DIR" ] || die "no state directory for bed '$KAT_TESTBED_PREFIX'"
-KAT_TESTBED_DIR=$(cd "$KAT_TESTBED_DIR" && pwd)
-PIDS=$KAT_TESTBED_DIR/pids
-netns_exists "$NS_EXA" || die "no test bed '$KAT_TESTBED_PREFIX' (netns $NS_EXA is missing)"
+require_running_bed "$NS_EXA"
 
 stop() {
   if [ "$1" = kill ]; then

@@ -7,12 +7,7 @@
 #                      and then until ExaBGP is Established again
 set -Eeuo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-check_prefix
-require_root
-[ -d "$KAT_TESTBED_DIR" ] || die "no state directory for bed '$KAT_TESTBED_PREFIX'"
-KAT_TESTBED_DIR=$(cd "$KAT_TESTBED_DIR" && pwd)
-PIDS=$KAT_TESTBED_DIR/pids
-netns_exists "$NS_PEER" || die "no test bed '$KAT_TESTBED_PREFIX' (netns $NS_PEER is missing)"
+require_running_bed "$NS_PEER"
 
 kill_gobgpd() {
   local pid _ i

@@ -128,3 +128,14 @@ wait_established() {
     sleep 0.1
   done
 }
+
+# For the scripts that act on a running bed: the checks, then an absolute KAT_TESTBED_DIR and
+# PIDS. $1 is the bed's network namespace that must exist.
+require_running_bed() {
+  check_prefix
+  require_root
+  [ -d "$KAT_TESTBED_DIR" ] || die "no state directory for bed '$KAT_TESTBED_PREFIX'"
+  KAT_TESTBED_DIR=$(cd "$KAT_TESTBED_DIR" && pwd)
+  PIDS=$KAT_TESTBED_DIR/pids
+  netns_exists "$1" || die "no test bed '$KAT_TESTBED_PREFIX' (netns $1 is missing)"
+}
