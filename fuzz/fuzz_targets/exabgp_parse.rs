@@ -22,10 +22,17 @@ fuzz_target!(|data: &[u8]| {
         if let Control::Lease(lease) = control {
             let body = line.trim_end_matches(['\r', '\n']);
             // Leading zeros aside, the line is the one the relay writes for that lease.
-            let digits = body.trim_start_matches("kube-anycast lease-ms ").trim_start_matches('0');
+            let digits = body
+                .trim_start_matches("kube-anycast lease-ms ")
+                .trim_start_matches('0');
             let rendered = lease_line(lease);
-            let want = rendered.trim_end().trim_start_matches("kube-anycast lease-ms ");
-            assert!(digits == want || (digits.is_empty() && want == "0"), "{line:?}");
+            let want = rendered
+                .trim_end()
+                .trim_start_matches("kube-anycast lease-ms ");
+            assert!(
+                digits == want || (digits.is_empty() && want == "0"),
+                "{line:?}"
+            );
         }
     }
     if let Some(cmd) = parse_command(line) {
