@@ -102,15 +102,24 @@ async fn sidecar_runs_the_relay_into_the_agent_socket_with_acks_on() {
         .write_all(b"announce route 192.0.2.10/32 next-hop 127.0.0.1\n")
         .await
         .unwrap_or_else(|e| panic!("writing to the relay: {e}"));
-    // ExaBGP answers only with exabgp.api.ack on; with no neighbor the answer is `error`.
-    let mut answer = String::new();
-    timeout(
-        Duration::from_secs(10),
-        BufReader::new(read).read_line(&mut answer),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("no ACK from ExaBGP: is exabgp_api_ack set?\n{}", log()))
-    .unwrap_or_else(|e| panic!("reading from the relay: {e}"));
+    // The relay first tells the agent its lease; then ExaBGP answers, only with exabgp.api.ack
+    // on (with no neighbor the answer is `error`).
+    let mut lines = BufReader::new(read);
+    let mut read_line = async || {
+        let mut line = String::new();
+        timeout(Duration::from_secs(10), lines.read_line(&mut line))
+            .await
+            .unwrap_or_else(|_| panic!("no line from the relay: is exabgp_api_ack set?\n{}", log()))
+            .unwrap_or_else(|e| panic!("reading from the relay: {e}"));
+        line
+    };
+    let lease = read_line().await;
+    assert!(
+        lease.starts_with("kube-anycast lease-ms "),
+        "the relay did not start with its lease: {lease:?}\n{}",
+        log()
+    );
+    let answer = read_line().await;
     assert!(
         matches!(answer.trim(), "done" | "error"),
         "unexpected answer {answer:?}:\n{}",
