@@ -23,8 +23,8 @@ ka="$CARGO_TARGET_DIR/release/kube-anycast"
 tick="$(getconf CLK_TCK)"
 work="$(mktemp -d)"
 pids=()
-stop_all() { [ ${#pids[@]} = 0 ] || kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; pids=(); }
-trap 'stop_all; rm -rf "$work"' EXIT
+stop_all() { [ ${#pids[@]} = 0 ] || { kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; }; pids=(); }
+trap 'stop_all; [ -z "${server:-}" ] || kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 python3 -m http.server --bind 127.0.0.1 18081 --directory "$work" >/dev/null 2>&1 &
 server=$!
