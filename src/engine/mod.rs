@@ -173,13 +173,15 @@ impl Engine {
             Some(_) => rollout::steps(&current, &wanted, rollout::STEP),
             None => Vec::new(),
         };
-        for on in steps.iter().take(steps.len().saturating_sub(1)) {
+        for on in &steps {
             self.sync_vips(st, on.clone()).await;
             if st.vips_wanted.as_ref() != Some(on) {
                 break; // the kernel refused: the full set below retries and logs it
             }
-            let announced = st.last_rib.clone().unwrap_or_default();
-            self.publish(st, rollout::announceable(&planned.rib, on, &announced));
+            let none = Rib::new();
+            let announced = st.last_rib.as_ref().unwrap_or(&none);
+            let rib = rollout::announceable(&planned.rib, on, announced);
+            self.publish(st, rib);
         }
         let mut both = current;
         both.extend(wanted.iter().copied());
