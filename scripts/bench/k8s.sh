@@ -7,7 +7,7 @@
 # server, the agent or speaker and the measuring driver share that namespace's loopback).
 #
 #   sudo scripts/bench/k8s.sh [--sizes 1,100,1000] [--trials 20] [--idle 30] [--out DIR]
-#                             [--only kat|metallb] [--bin PATH] [--quick]
+#                             [--only kat|metallb|floor] [--bin PATH] [--quick]
 #
 # For each size N (Services, each with one endpoint on this node, node-a):
 #   cold start  the whole speaker side started with N Services already in the API server, after
@@ -35,6 +35,8 @@
 # (`announce route ... next-hop self med 100`, then `withdraw route ...`) written to it through
 # a FIFO -> the change at gobgpd. Each latency trial also records when a separate watch on the
 # written object saw the write ("watch"): the earliest the agent or the speaker can know of it.
+# (with --sizes ending in N > 1, again with N - 1 other routes announced first: ExaBGP's cost
+# per change may grow with what it announces). `--only floor` runs the floor alone.
 #
 # Results: DIR (default ${KAT_CACHE}/bench-results/k8s-<UTC timestamp>) gets latency.tsv
 # (label, N, direction, trial, ms to the peer or "timeout", ms until the API write returned,
@@ -102,7 +104,7 @@ KAT_CP_BIN="$(bash scripts/controlplane/build.sh 2>"$out/logs/cp-build.log" | ta
 export KAT_CP_BIN
 kubectl="$(bash scripts/controlplane/tools.sh 2>/dev/null | tail -n 1)/kubectl"
 metallb=""
-if [ "$only" != kat ]; then
+if [ "$only" != kat ] && [ "$only" != floor ]; then
   metallb="$(bash scripts/bench/metallb-build.sh 2>"$out/logs/metallb-build.log" | tail -n 1)" || {
     tail -20 "$out/logs/metallb-build.log" >&2
     echo "k8s.sh: the MetalLB build failed (above); --only kat runs kube-anycast's side alone" >&2
@@ -210,7 +212,7 @@ agent_pid=""
 agent_cmd() { # source
   echo env KUBECONFIG="$kc" "$ka" agent --node-name node-a --endpoints-from "$1" \
     --socket "$work/agent.sock" --metrics-listen 127.0.0.1:9180 --vip-interface lo \
-    --log-level warn
+    --log-level "${KAT_BENCH_AGENT_LOG:-warn}"
 }
 start_agent() { # source
   # shellcheck disable=SC2046 # agent_cmd prints words without spaces inside them
@@ -360,6 +362,11 @@ bench_floor() {
     --fifo "$work/feed.fifo" >"$work/up-floor.out" 2>"$out/logs/up-floor.log"
   drv floor --fifo "$work/feed.fifo" --label "floor: ExaBGP 5.0.15 alone, API line" \
     --trials "$trials" --out "$out/latency.tsv"
+  if [ "$largest" -gt 1 ]; then
+    log "floor: ExaBGP alone with $((largest - 1)) other routes announced"
+    drv floor --fifo "$work/feed.fifo" --label "floor: ExaBGP 5.0.15 alone, API line" \
+      --preload $((largest - 1)) --trials "$trials" --out "$out/latency.tsv"
+  fi
   mkdir -p "$out/logs/testbed-floor"
   cp "$KAT_TESTBED_HOME/$KAT_TESTBED_PREFIX"/*.log "$out/logs/testbed-floor/" 2>/dev/null || true
   bash tests/testbed/down.sh >/dev/null 2>&1
@@ -367,8 +374,8 @@ bench_floor() {
 
 t0=$SECONDS
 [ "$only" = metallb ] || bench_floor
-[ "$only" = metallb ] || bench_kat
-[ "$only" = kat ] || bench_metallb
+[ "$only" = metallb ] || [ "$only" = floor ] || bench_kat
+[ "$only" = kat ] || [ "$only" = floor ] || bench_metallb
 kc="" python3 scripts/bench/k8s_driver.py summary --dir "$out"
 echo
 echo "results: $out ($((SECONDS - t0)) s)"

@@ -552,6 +552,15 @@ def cmd_floor(_api, args):
     prefix = "100.64.15.254/32"
     rows = []
     with open(args.fifo, "w", encoding="utf-8") as fifo:
+        # Other routes already announced, as when an agent serves N services.
+        for i in range(args.preload):
+            fifo.write(f"announce route 100.65.{i >> 8 & 255}.{i & 255}/32 next-hop self med 100\n")
+        fifo.flush()
+        deadline = time.monotonic() + args.timeout * 10
+        while args.preload and rib_count(args.peer_ns) < args.preload:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"floor: {args.preload} preloaded routes did not reach the peer")
+            time.sleep(0.2)
         for trial in range(args.trials):
             for direction, line in (
                     ("announce", f"announce route {prefix} next-hop self med 100"),
@@ -563,7 +572,7 @@ def cmd_floor(_api, args):
                 fifo.flush()
                 ev = mon.wait(lambda e, w=direction == "withdraw": e[1] == prefix and e[2] == w,
                               t0 + args.timeout)
-                rows.append((args.label, 1, direction, trial,
+                rows.append((args.label, args.preload + 1, direction, trial,
                              "timeout" if ev is None else f"{(ev[0] - t0) * 1000:.2f}", "0", "-"))
     mon.close()
     with open(args.out, "a", encoding="utf-8") as f:
@@ -722,6 +731,7 @@ def main():
     s.add_argument("--fifo", required=True)
     s.add_argument("--label", required=True)
     s.add_argument("--trials", type=int, default=20)
+    s.add_argument("--preload", type=int, default=0, help="routes announced before the trials")
     s.add_argument("--pause-min", type=float, default=0.5)
     s.add_argument("--pause-max", type=float, default=1.0)
     s.add_argument("--timeout", type=float, default=10)

@@ -130,11 +130,13 @@ impl AgentMetrics {
     pub fn record_plan(&self, old: &Plan, new: &Plan) {
         let routes = i64::try_from(new.rib.len()).unwrap_or(i64::MAX);
         self.routes.set(routes);
+        // Only services whose state changed: a plan of thousands of services usually changes one.
         for (key, report) in &new.reports {
             let now = label(report.state);
-            if old.reports.get(key).map(|r| label(r.state)) != Some(now) {
-                self.transitions.get_or_create(&labels(key, now)).inc();
+            if old.reports.get(key).map(|r| label(r.state)) == Some(now) {
+                continue;
             }
+            self.transitions.get_or_create(&labels(key, now)).inc();
             for s in ALL {
                 self.state
                     .get_or_create(&labels(key, s))
@@ -191,5 +193,77 @@ pub async fn run(
                 metrics.record_applied(&applied_rx.borrow_and_update());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Report;
+
+    fn plan_of(states: &[(&str, State)]) -> Plan {
+        let reports = states
+            .iter()
+            .map(|(name, state)| {
+                let report = Report {
+                    state: *state,
+                    med: None,
+                    prefixes: vec![],
+                    communities: vec![],
+                    refused: vec![],
+                    reason: String::new(),
+                    probes: BTreeMap::new(),
+                };
+                (ServiceKey::new("ns", *name), report)
+            })
+            .collect();
+        Plan {
+            reports,
+            ..Plan::default()
+        }
+    }
+
+    fn exposition(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text
+    }
+
+    fn has(text: &str, service: &str, state: &str, value: u32) -> bool {
+        text.lines().any(|l| {
+            l.starts_with("kube_anycast_service_state{")
+                && l.contains(&format!("service=\"{service}\""))
+                && l.contains(&format!("state=\"{state}\""))
+                && l.ends_with(&format!(" {value}"))
+        })
+    }
+
+    #[test]
+    fn state_gauges_follow_each_plan_and_go_with_the_service() {
+        let mut registry = Registry::default();
+        let m = AgentMetrics::register(&mut registry);
+        let first = plan_of(&[("web", State::Up), ("dns", State::Down)]);
+        m.record_plan(&Plan::default(), &first);
+        let text = exposition(&registry);
+        assert!(has(&text, "web", "up", 1) && has(&text, "web", "down", 0));
+        assert!(has(&text, "dns", "down", 1) && has(&text, "dns", "up", 0));
+        // Only dns changes; web keeps its gauges.
+        let second = plan_of(&[("web", State::Up), ("dns", State::Up)]);
+        m.record_plan(&first, &second);
+        let text = exposition(&registry);
+        assert!(has(&text, "web", "up", 1));
+        assert!(has(&text, "dns", "up", 1) && has(&text, "dns", "down", 0));
+        assert!(text.contains(
+            "kube_anycast_service_transitions_total{namespace=\"ns\",service=\"dns\",state=\"up\"} 1"
+        ));
+        let third = plan_of(&[("web", State::Up)]);
+        m.record_plan(&second, &third);
+        let text = exposition(&registry);
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("kube_anycast_service_state{") && l.contains("dns")),
+            "a deleted service's gauges are removed"
+        );
     }
 }

@@ -153,6 +153,7 @@ impl Engine {
         let now = Instant::now();
         let inputs = self.inputs(&world, st, now);
         let planned = Arc::new(plan(&inputs));
+        tracing::trace!(elapsed = ?now.elapsed(), "planned");
         st.replan_at = planned.replan_after.map(|d| now + d);
         let exec_allowed = |key: &ServiceKey| exec_allowed(&world, key);
         let jobs = probe_jobs(&world, &planned, exec_allowed);
@@ -192,6 +193,7 @@ impl Engine {
         for key in reset {
             st.verdicts.remove(&key);
         }
+        tracing::trace!(elapsed = ?now.elapsed(), "routes and addresses handed over");
         report::log_changes(&self.plan_tx.borrow(), &planned);
         self.plan_tx.send_replace(planned.clone());
         Some(planned)

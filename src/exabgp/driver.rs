@@ -247,6 +247,7 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Session<W> {
         if !self.synced {
             self.queue.push_back(sync_done());
         }
+        tracing::trace!(queued = self.queue.len(), "commands planned");
         self.target_generation = desired.generation;
     }
 
@@ -274,7 +275,9 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Session<W> {
             writer.write_all(batch.line.as_bytes()).await?;
             self.in_flight.push_back((batch, Instant::now()));
         }
-        writer.flush().await
+        writer.flush().await?;
+        tracing::trace!(in_flight = self.in_flight.len(), "commands written to ExaBGP");
+        Ok(())
     }
 
     fn on_answer(

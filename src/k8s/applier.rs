@@ -110,7 +110,9 @@ pub async fn run_status(
         let Some(world) = world_rx.borrow().clone() else {
             continue;
         };
-        for op in writer.update(&plan, &world, Timestamp::now()) {
+        let ops = writer.update(&plan, &world, Timestamp::now());
+        tracing::trace!(ops = ops.len(), "status ops");
+        for op in ops {
             if op_tx.send(op).await.is_err() {
                 return;
             }

@@ -69,6 +69,7 @@ where
                     Signal::Update((self.wrap)(Change::Reset(all)))
                 }
                 Ok(watcher::Event::Apply(obj)) => {
+                    tracing::trace!(kind = self.kind.as_str(), "watch event");
                     Signal::Update((self.wrap)(Change::Apply((self.summarize)(&obj))))
                 }
                 Ok(watcher::Event::Delete(obj)) => {

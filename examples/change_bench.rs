@@ -1,0 +1,157 @@
+//! The agent's CPU per Kubernetes change, phase by phase: N AnycastServices (readiness from a
+//! core Service), N local Pods, one Pod's readiness toggled per change. Each phase is what one
+//! task of the agent does for that change: the source (index update, world build, compare with
+//! the published world), the engine (plan), the status writer, the metrics.
+//! `cargo run --release --example change_bench -- [N...]` prints the median per phase of 200
+//! changes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::jiff::Timestamp;
+use kube_anycast::crd::{AnycastPoolSpec, AnycastServiceSpec};
+use kube_anycast::engine::metrics::AgentMetrics;
+use kube_anycast::k8s::index::{Change, EndpointSource, Index, Update};
+use kube_anycast::k8s::status::Writer;
+use kube_anycast::k8s::summary::{BackendSummary, PodSummary, PoolSummary, ServiceSummary};
+use kube_anycast::plan::{
+    Inputs, LocalHealth, NodeInfo, ServiceKey, plan, validate_pool, validate_service,
+};
+
+const CHANGES: usize = 2000;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut sizes: Vec<u32> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
+    if sizes.is_empty() {
+        sizes.push(1000);
+    }
+    println!(
+        "| services | source | engine | status writer | metrics | total |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for n in sizes {
+        let m = measure(n)?;
+        let total: f64 = m.iter().sum();
+        println!(
+            "| {n} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {total:.3} ms |",
+            m[0], m[1], m[2], m[3]
+        );
+    }
+    Ok(())
+}
+
+fn pod(i: u32, ready: bool) -> PodSummary {
+    PodSummary {
+        namespace: format!("ns{}", i % 20),
+        name: format!("pod{i}"),
+        labels: BTreeMap::from([("app".to_owned(), format!("svc{i}"))]),
+        is_local: true,
+        is_ready: ready,
+        ip: Some(std::net::IpAddr::from([10, 200, (i >> 8) as u8, i as u8])),
+    }
+}
+
+fn mk_index(n: u32) -> Result<Index, Box<dyn std::error::Error>> {
+    let mut index = Index::new("node-a", EndpointSource::Pods);
+    let pool: AnycastPoolSpec = serde_json::from_value(serde_json::json!({
+        "cidrs": ["100.64.0.0/10"],
+        "namespaceSelector": {},
+    }))?;
+    let mut services = Vec::new();
+    let mut backends = Vec::new();
+    let mut pods = Vec::new();
+    for i in 0..n {
+        let [_, b, c, d] = (i + 1).to_be_bytes();
+        let spec: AnycastServiceSpec = serde_json::from_value(serde_json::json!({
+            "addresses": [format!("100.{}.{c}.{d}", 64 + b)],
+            "readiness": {"service": format!("svc{i}")},
+        }))?;
+        let key = ServiceKey::new(format!("ns{}", i % 20), format!("svc{i}"));
+        services.push(Box::new(ServiceSummary {
+            key: key.clone(),
+            uid: format!("uid-{i}"),
+            valid: validate_service(&spec),
+        }));
+        backends.push(BackendSummary {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            selector: Some(BTreeMap::from([("app".to_owned(), format!("svc{i}"))])),
+        });
+        pods.push(pod(i, true));
+    }
+    for u in [
+        Update::Service(Change::Reset(services)),
+        Update::Pool(Change::Reset(vec![PoolSummary {
+            name: "pool".to_owned(),
+            valid: validate_pool(&pool),
+        }])),
+        Update::Namespace(Change::Reset(vec![])),
+        Update::Node(Change::Reset(vec![NodeInfo {
+            name: "node-a".to_owned(),
+            ..NodeInfo::default()
+        }])),
+        Update::Backend(Change::Reset(backends)),
+        Update::Pod(Change::Reset(pods)),
+    ] {
+        index.update(u);
+    }
+    Ok(index)
+}
+
+/// Median ms per phase: source, engine, status writer, metrics.
+fn measure(n: u32) -> Result<[f64; 4], Box<dyn std::error::Error>> {
+    let mut index = mk_index(n)?;
+    let mut published = index.world();
+    let mut writer = Writer::new("node-a", Vec::new());
+    let metrics = AgentMetrics::register(&mut prometheus_client::registry::Registry::default());
+    let mut last_plan = kube_anycast::plan::Plan::default();
+    let mut times: [Vec<Duration>; 4] = Default::default();
+    let mut ready = vec![true; n as usize];
+    for change in 0..CHANGES {
+        let i = (change as u32 * 7919) % n;
+        ready[i as usize] ^= true;
+        let t0 = Instant::now();
+        index.update(Update::Pod(Change::Apply(pod(i, ready[i as usize]))));
+        let world = index.world().ok_or("the index is not listed")?;
+        let same = published.as_ref() == Some(&world);
+        published = Some(world);
+        let t1 = Instant::now();
+        let world = published.clone().ok_or("no world")?;
+        let endpoints = world.endpoints.clone().unwrap_or_default();
+        let inputs = Inputs {
+            services: world.services.clone(),
+            pools: world.pools.clone(),
+            namespaces: world.namespaces.clone(),
+            node: world.node.clone(),
+            health: endpoints
+                .iter()
+                .map(|(k, c)| {
+                    let health = LocalHealth {
+                        ready: c.ready,
+                        total: c.total,
+                        probes: BTreeMap::new(),
+                    };
+                    (k.clone(), health)
+                })
+                .collect(),
+        };
+        let planned = plan(&inputs);
+        let t2 = Instant::now();
+        let world = published.clone().ok_or("no world")?;
+        let ops = writer.update(&planned, &world, Timestamp::now());
+        let t3 = Instant::now();
+        metrics.record_plan(&last_plan, &planned);
+        let t4 = Instant::now();
+        assert!(!same && !ops.is_empty(), "every change must change something");
+        last_plan = planned;
+        for (k, d) in [t1 - t0, t2 - t1, t3 - t2, t4 - t3].into_iter().enumerate() {
+            times[k].push(d);
+        }
+    }
+    Ok(times.map(|mut t| {
+        t.sort();
+        t[t.len() / 2].as_secs_f64() * 1000.0
+    }))
+}
