@@ -92,7 +92,9 @@ fn mk_inputs(n: u32) -> Result<Inputs, Box<dyn std::error::Error>> {
             ],
         }))?;
         let key = ServiceKey::new(format!("ns{}", i % 20), format!("svc{i}"));
-        inputs.services.insert(key.clone(), validate_service(&spec));
+        inputs
+            .services
+            .insert(key.clone(), std::sync::Arc::new(validate_service(&spec)));
         let probes = [
             ("http".to_owned(), i % 7 != 0),
             ("db".to_owned(), i % 13 != 0),

@@ -80,7 +80,7 @@ fn mk_service(inputs: &mut Inputs, ns: &str, name: &str, spec: Value) {
             probes,
         },
     );
-    inputs.services.insert(key, service);
+    inputs.services.insert(key, std::sync::Arc::new(service));
 }
 
 fn web(addresses: &[&str]) -> Value {

@@ -128,7 +128,7 @@ pub fn world_from_documents(
                 if let Err(e) = &valid {
                     errors.push(err(format!("AnycastService {key}: {e}")));
                 }
-                world.services.insert(key, valid);
+                world.services.insert(key, std::sync::Arc::new(valid));
             }
             "AnycastPool" => {
                 let spec = doc.get("spec").cloned().unwrap_or(Value::Null);

@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::*;
 
@@ -126,9 +127,10 @@ fn the_examples_parse_validate_and_plan() {
         .pools
         .insert("edge".into(), crate::plan::validate_pool(&pool.spec));
     let key = crate::plan::ServiceKey::new("team-dns", "dns");
-    inputs
-        .services
-        .insert(key.clone(), crate::plan::validate_service(&svc.spec));
+    inputs.services.insert(
+        key.clone(),
+        Arc::new(crate::plan::validate_service(&svc.spec)),
+    );
     inputs.namespaces.insert(
         "team-dns".into(),
         [("kube-anycast.io/team".to_owned(), "dns".to_owned())].into(),

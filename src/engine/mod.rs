@@ -24,7 +24,7 @@ use self::world::World;
 use crate::exabgp::driver::{Applied, Desired};
 use crate::model::Rib;
 use crate::netlink::vips::Vips;
-use crate::plan::{Inputs, LocalHealth, Plan, ServiceKey, plan};
+use crate::plan::{Inputs, LocalHealth, Plan, ServiceKey, plan, replan};
 use crate::probe::schedule::{ProbeJob, ProbeSet, Verdict};
 
 /// Engine settings.
@@ -57,6 +57,8 @@ struct State {
     /// The probe runs of the last plan, so that a probe of each local pod counts as passing
     /// only when every one of its runs passes.
     jobs: Vec<ProbeKey>,
+    /// The last inputs and their plan, to plan the next change incrementally.
+    previous: Option<(Inputs, Arc<Plan>)>,
     generation: u64,
     last_rib: Option<Rib>,
     drain_started: Option<Instant>,
@@ -98,6 +100,7 @@ impl Engine {
         let mut st = State {
             verdicts: BTreeMap::new(),
             jobs: Vec::new(),
+            previous: None,
             generation: 0,
             last_rib: None,
             drain_started: None,
@@ -152,7 +155,13 @@ impl Engine {
         };
         let now = Instant::now();
         let inputs = self.inputs(&world, st, now);
-        let planned = Arc::new(plan(&inputs));
+        // Most changes touch one service: plan only what it is linked to, when that suffices.
+        let replanned = st
+            .previous
+            .as_ref()
+            .and_then(|(old, previous)| replan(previous, old, &inputs));
+        let planned = Arc::new(replanned.unwrap_or_else(|| plan(&inputs)));
+        st.previous = Some((inputs, planned.clone()));
         tracing::trace!(elapsed = ?now.elapsed(), "planned");
         st.replan_at = planned.replan_after.map(|d| now + d);
         let exec_allowed = |key: &ServiceKey| exec_allowed(&world, key);
@@ -224,7 +233,7 @@ impl Engine {
             .services
             .iter()
             .map(|(key, svc)| {
-                let counts = match (&world.endpoints, svc) {
+                let counts = match (&world.endpoints, &**svc) {
                     (Some(eps), _) => eps.get(key).copied().unwrap_or_default(),
                     // Standalone: no endpoints to count, the probes alone decide.
                     (None, Ok(s)) => world::EndpointCounts {

@@ -20,7 +20,7 @@ pub fn probe_jobs(
 ) -> Vec<ProbeJob<ProbeKey>> {
     let mut jobs = Vec::new();
     for (key, service) in &world.services {
-        let Ok(service) = service else { continue };
+        let Ok(service) = &**service else { continue };
         if !plan
             .reports
             .get(key)
@@ -147,7 +147,9 @@ mod tests {
         let key = ServiceKey::new("ns", "web");
         let mut world = World::default();
         world.pools.insert("main".into(), validate_pool(&pool));
-        world.services.insert(key.clone(), validate_service(&spec));
+        world
+            .services
+            .insert(key.clone(), std::sync::Arc::new(validate_service(&spec)));
         world.endpoints = k8s.then(|| endpoints.map(|c| (key, c)).into_iter().collect());
         world
     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::plan::{InvalidSpec, NodeInfo, ServiceKey, ValidPool, ValidService};
+use crate::plan::{InvalidSpec, NodeInfo, ServiceEntry, ServiceKey, ValidPool};
 
 /// Local endpoint counts of one service on this node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,7 +18,7 @@ pub struct EndpointCounts {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct World {
     /// Every AnycastService, validated.
-    pub services: BTreeMap<ServiceKey, Result<ValidService, InvalidSpec>>,
+    pub services: BTreeMap<ServiceKey, ServiceEntry>,
     /// Every AnycastPool, validated.
     pub pools: BTreeMap<String, Result<ValidPool, InvalidSpec>>,
     /// Namespace labels.

@@ -276,7 +276,10 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Session<W> {
             self.in_flight.push_back((batch, Instant::now()));
         }
         writer.flush().await?;
-        tracing::trace!(in_flight = self.in_flight.len(), "commands written to ExaBGP");
+        tracing::trace!(
+            in_flight = self.in_flight.len(),
+            "commands written to ExaBGP"
+        );
         Ok(())
     }
 

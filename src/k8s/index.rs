@@ -6,9 +6,10 @@
 //! never plans from a half-known world.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::engine::world::{EndpointCounts, World};
-use crate::plan::{InvalidSpec, NodeInfo, ReadinessSource, ServiceKey, ValidPool, ValidService};
+use crate::plan::{InvalidSpec, NodeInfo, ReadinessSource, ServiceEntry, ServiceKey, ValidPool};
 
 use super::local::LocalEndpoints;
 use super::summary::{
@@ -149,7 +150,7 @@ pub enum EndpointSource {
 pub struct Index {
     node_name: String,
     source: EndpointSource,
-    services: BTreeMap<ServiceKey, (String, Result<ValidService, InvalidSpec>)>,
+    services: BTreeMap<ServiceKey, (String, ServiceEntry)>,
     pools: BTreeMap<String, Result<ValidPool, InvalidSpec>>,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
     node: Option<NodeInfo>,
@@ -186,7 +187,7 @@ impl Index {
         match update {
             Update::Service(c) => change(&mut self.services, c, |s| {
                 let s = *s;
-                (s.key, (s.uid, s.valid))
+                (s.key, (s.uid, Arc::new(s.valid)))
             }),
             Update::Pool(c) => change(&mut self.pools, c, |p| (p.name, p.valid)),
             Update::Namespace(c) => change(&mut self.namespaces, c, |n| (n.name, n.labels)),
@@ -222,7 +223,7 @@ impl Index {
         let mut pod_ips = BTreeMap::new();
         let local = LocalEndpoints::new(self.pods.values(), self.slices.values());
         for (key, (_, valid)) in &self.services {
-            let Ok(svc) = valid else { continue };
+            let Ok(svc) = &**valid else { continue };
             let (counts, ips) = self.local_endpoints(&local, key, &svc.readiness);
             endpoints.insert(key.clone(), counts);
             if !ips.is_empty() {

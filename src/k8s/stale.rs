@@ -82,7 +82,7 @@ pub fn withdraw_unprobed(world: &mut World) -> Vec<crate::plan::ServiceKey> {
         return affected;
     };
     for (key, svc) in &world.services {
-        let has_probes = svc.as_ref().is_ok_and(|s| !s.probes.is_empty());
+        let has_probes = svc.as_ref().as_ref().is_ok_and(|s| !s.probes.is_empty());
         if has_probes {
             continue;
         }

@@ -4,6 +4,7 @@
 //! for the applier. Pure: the time is an argument.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -12,7 +13,8 @@ use super::events::{Limiter, Notice, notices};
 use crate::crd::{AnycastAdvertisement, AnycastAdvertisementSpec};
 use crate::engine::world::{EndpointCounts, World};
 use crate::plan::{
-    LocalHealth, Plan, Report, ServiceKey, State, ValidService, advertisement, keeps_advertisement,
+    LocalHealth, Plan, Report, ServiceEntry, ServiceKey, State, ValidService, advertisement,
+    keeps_advertisement,
 };
 
 /// One advertisement to apply.
@@ -89,8 +91,36 @@ pub struct Writer {
     node: String,
     /// What was written per service: the owner's UID and the spec.
     written: BTreeMap<ServiceKey, (String, AnycastAdvertisementSpec)>,
-    reports: BTreeMap<ServiceKey, Report>,
+    /// What each service's last decision was made from.
+    seen: BTreeMap<ServiceKey, Seen>,
     limiter: Limiter,
+}
+
+/// Everything a service's advertisement and Events depend on: when none of it changed, neither
+/// did they, so a plan that changes one service of thousands costs one decision.
+#[derive(Debug, Clone)]
+struct Seen {
+    report: Report,
+    uid: Option<String>,
+    svc: Option<ServiceEntry>,
+    counts: EndpointCounts,
+}
+
+impl Seen {
+    fn is_same(
+        &self,
+        report: &Report,
+        uid: Option<&String>,
+        svc: Option<&ServiceEntry>,
+        counts: EndpointCounts,
+    ) -> bool {
+        let same_svc = match (&self.svc, svc) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (None, None) => true,
+            _ => false,
+        };
+        same_svc && self.counts == counts && self.uid.as_ref() == uid && self.report == *report
+    }
 }
 
 impl Writer {
@@ -111,7 +141,7 @@ impl Writer {
         Self {
             node: node.to_owned(),
             written,
-            reports: BTreeMap::new(),
+            seen: BTreeMap::new(),
             limiter: Limiter::default(),
         }
     }
@@ -119,73 +149,117 @@ impl Writer {
     /// The ops that bring the cluster from what was written to what `plan` says, at `now`.
     pub fn update(&mut self, plan: &Plan, world: &World, now: Timestamp) -> Vec<Op> {
         let mut ops = Vec::new();
-        let mut written = BTreeMap::new();
         for (key, report) in &plan.reports {
-            // Only Kubernetes objects get an advertisement; a service that does not select
-            // this node has none from it.
-            let Some(uid) = world.service_uids.get(key) else {
-                continue;
-            };
-            if report.state == State::NotSelected {
-                continue;
-            }
+            let uid = world.service_uids.get(key);
+            let svc = world.services.get(key);
             let counts = world
                 .endpoints
                 .as_ref()
                 .and_then(|e| e.get(key))
                 .copied()
                 .unwrap_or_default();
-            let svc = world.services.get(key).and_then(|s| s.as_ref().ok());
-            let keep = keeps_advertisement(report, svc, counts.total);
-            let was_kept = self.written.contains_key(key);
-            let old_uid = self.written.get(key).map(|(u, _)| u);
-            let old = self.written.get(key).map(|(_, s)| s);
-            let old_report = self.reports.get(key).cloned().or_else(|| {
-                old.map(|o| Report {
-                    state: o.state,
-                    med: o.med,
-                    prefixes: vec![],
-                    communities: vec![],
-                    refused: vec![],
-                    reason: o.reason.clone(),
-                    probes: BTreeMap::new(),
-                })
-            });
-            for n in notices(key, uid, &self.node, old_report.as_ref(), report) {
-                // State changes are told by the nodes that matter for the service; what is
-                // wrong with the service itself by every node, so that a service without an
-                // endpoint anywhere still shows its error.
-                let tells = keep || was_kept || n.is_service_error();
-                if tells && self.limiter.allow(key, now) {
-                    ops.push(Op::Notify(n));
-                }
-            }
-            if !keep {
+            if self
+                .seen
+                .get(key)
+                .is_some_and(|s| s.is_same(report, uid, svc, counts))
+            {
                 continue;
             }
-            let spec = self.spec(key, report, svc, counts, old, now);
-            // A service deleted and created again between two plans has a new UID: the owner
-            // reference must follow, or garbage collection would take the advertisement.
-            if old != Some(&spec) || old_uid != Some(uid) {
-                ops.push(Op::Apply(Box::new(Advertisement {
-                    service: key.clone(),
-                    name: advertisement_name(&key.name, &self.node),
-                    owner_uid: uid.clone(),
-                    spec: spec.clone(),
-                })));
-            }
-            written.insert(key.clone(), (uid.clone(), spec));
+            self.decide(key, report, uid, svc, counts, now, &mut ops);
+            let seen = Seen {
+                report: report.clone(),
+                uid: uid.cloned(),
+                svc: svc.cloned(),
+                counts,
+            };
+            self.seen.insert(key.clone(), seen);
         }
-        for key in self.written.keys().filter(|k| !written.contains_key(*k)) {
+        self.seen.retain(|k, _| plan.reports.contains_key(k));
+        let gone: Vec<ServiceKey> = self
+            .written
+            .keys()
+            .filter(|k| !plan.reports.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.unwrite(&key, &mut ops);
+        }
+        self.limiter.retain(|k| plan.reports.contains_key(k));
+        ops
+    }
+
+    /// One service's ops for a report that differs from the last one seen.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site, every input named"
+    )]
+    fn decide(
+        &mut self,
+        key: &ServiceKey,
+        report: &Report,
+        uid: Option<&String>,
+        svc: Option<&ServiceEntry>,
+        counts: EndpointCounts,
+        now: Timestamp,
+        ops: &mut Vec<Op>,
+    ) {
+        // Only Kubernetes objects get an advertisement; a service that does not select this
+        // node has none from it.
+        let Some(uid) = uid.filter(|_| report.state != State::NotSelected) else {
+            self.unwrite(key, ops);
+            return;
+        };
+        let svc = svc.and_then(|s| s.as_ref().as_ref().ok());
+        let keep = keeps_advertisement(report, svc, counts.total);
+        let was_kept = self.written.contains_key(key);
+        let old = self.written.get(key).map(|(u, s)| (u.clone(), s.clone()));
+        let old_report = self.seen.get(key).map(|s| s.report.clone()).or_else(|| {
+            old.as_ref().map(|(_, o)| Report {
+                state: o.state,
+                med: o.med,
+                prefixes: vec![],
+                communities: vec![],
+                refused: vec![],
+                reason: o.reason.clone(),
+                probes: BTreeMap::new(),
+            })
+        });
+        for n in notices(key, uid, &self.node, old_report.as_ref(), report) {
+            // State changes are told by the nodes that matter for the service; what is
+            // wrong with the service itself by every node, so that a service without an
+            // endpoint anywhere still shows its error.
+            let tells = keep || was_kept || n.is_service_error();
+            if tells && self.limiter.allow(key, now) {
+                ops.push(Op::Notify(n));
+            }
+        }
+        if !keep {
+            self.unwrite(key, ops);
+            return;
+        }
+        let old_spec = old.as_ref().map(|(_, s)| s);
+        let spec = self.spec(key, report, svc, counts, old_spec, now);
+        // A service deleted and created again between two plans has a new UID: the owner
+        // reference must follow, or garbage collection would take the advertisement.
+        if old_spec != Some(&spec) || old.as_ref().map(|(u, _)| u) != Some(uid) {
+            ops.push(Op::Apply(Box::new(Advertisement {
+                service: key.clone(),
+                name: advertisement_name(&key.name, &self.node),
+                owner_uid: uid.clone(),
+                spec: spec.clone(),
+            })));
+        }
+        self.written.insert(key.clone(), (uid.clone(), spec));
+    }
+
+    /// Deletes this node's advertisement of `key`, if it wrote one.
+    fn unwrite(&mut self, key: &ServiceKey, ops: &mut Vec<Op>) {
+        if self.written.remove(key).is_some() {
             ops.push(Op::Delete {
                 namespace: key.namespace.clone(),
                 name: advertisement_name(&key.name, &self.node),
             });
         }
-        self.written = written;
-        self.reports.clone_from(&plan.reports);
-        self.limiter.retain(|k| plan.reports.contains_key(k));
-        ops
     }
 
     fn spec(

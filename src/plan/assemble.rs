@@ -39,7 +39,7 @@ pub fn plan(inputs: &Inputs) -> Plan {
     let mut reports = BTreeMap::new();
     let mut claims = BTreeMap::new();
     for (key, svc) in &inputs.services {
-        match svc {
+        match &**svc {
             Err(e) => {
                 reports.insert(
                     key.clone(),
@@ -65,7 +65,7 @@ pub fn plan(inputs: &Inputs) -> Plan {
     }
     let rib = combine(&wishes, &mut reports);
     for (key, report) in &mut reports {
-        if let Some(Ok(svc)) = inputs.services.get(key) {
+        if let Some(Ok(svc)) = inputs.services.get(key).map(|s| &**s) {
             let health = inputs.health.get(key);
             report.probes = svc
                 .probes

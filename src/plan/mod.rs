@@ -30,6 +30,7 @@ mod advertise;
 mod assemble;
 mod claim;
 mod duration;
+mod incremental;
 pub mod med;
 mod policy;
 mod pool;
@@ -40,6 +41,7 @@ mod validate;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -50,6 +52,7 @@ use crate::model::Rib;
 pub use advertise::{advertisement, keeps_advertisement};
 pub use assemble::plan;
 pub use duration::parse_duration;
+pub use incremental::replan;
 pub use policy::{AttributePolicy, Part, Pattern, Violation};
 pub use pool::{ValidPool, labels_match, selector_matches, validate_pool};
 pub use service::{
@@ -87,11 +90,16 @@ impl fmt::Display for ServiceKey {
     }
 }
 
+/// A validated AnycastService (an invalid one is reported, never announced), shared between the
+/// source, the engine and the status writer: an unchanged service is the same allocation from one
+/// world to the next, so telling what changed is a pointer comparison.
+pub type ServiceEntry = Arc<Result<ValidService, InvalidSpec>>;
+
 /// Everything the planner decides from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inputs {
     /// Every AnycastService, validated (an invalid one is reported, never announced).
-    pub services: BTreeMap<ServiceKey, Result<ValidService, InvalidSpec>>,
+    pub services: BTreeMap<ServiceKey, ServiceEntry>,
     /// Every AnycastPool by name, validated (an invalid one grants nothing).
     pub pools: BTreeMap<String, Result<ValidPool, InvalidSpec>>,
     /// Namespace labels by namespace name (for pools' namespace selectors).
@@ -217,6 +225,8 @@ impl Report {
     }
 }
 
+#[cfg(test)]
+mod incremental_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -42,7 +42,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn arb_service()(addrs in proptest::collection::vec((0..8u8, proptest::bool::weighted(0.3)), 1..3),
+    pub(super) fn arb_service()(addrs in proptest::collection::vec((0..8u8, proptest::bool::weighted(0.3)), 1..3),
                      min_ready in 0..3u32, comm in proptest::option::weighted(0.2, 1..3u16),
                      up in 50..=100u8, degraded_below in 0..=50u8, probes in proptest::collection::vec((1..5u32, any::<bool>()), 0..3),
                      disabled in proptest::bool::weighted(0.1), down_med in proptest::option::weighted(0.2, Just(250u32)),
@@ -65,7 +65,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn arb_health()(ready in 0..4u32, extra in 0..2u32, results in proptest::collection::vec(proptest::option::of(any::<bool>()), 3))
+    pub(super) fn arb_health()(ready in 0..4u32, extra in 0..2u32, results in proptest::collection::vec(proptest::option::of(any::<bool>()), 3))
                    -> LocalHealth {
         let probes = results.iter().enumerate().filter_map(|(i, r)| r.map(|ok| (format!("p{i}"), ok))).collect();
         LocalHealth { ready, total: ready + extra, probes }
@@ -73,7 +73,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn arb_inputs()(pools in proptest::collection::vec(arb_pool(), 1..4),
+    pub(super) fn arb_inputs()(pools in proptest::collection::vec(arb_pool(), 1..4),
                     services in proptest::collection::vec((0..NAMESPACES.len(), arb_service(), arb_health()), 0..6),
                     cordoned in proptest::bool::weighted(0.2), elapsed in 0..90u64, offset in proptest::option::of(0..2000u32))
                     -> Inputs {
@@ -92,7 +92,7 @@ prop_compose! {
         }
         for (i, (ns, svc, health)) in services.into_iter().enumerate() {
             let key = ServiceKey::new(NAMESPACES[ns], format!("svc{i}"));
-            inputs.services.insert(key.clone(), svc);
+            inputs.services.insert(key.clone(), Arc::new(svc));
             inputs.health.insert(key, health);
         }
         inputs
@@ -195,7 +195,7 @@ proptest! {
         for key in plan.rib.keys() {
             let ip = key.prefix.addr();
             let profiles: Vec<&RouteProfile> = inputs.services.iter()
-                .filter_map(|(k, s)| s.as_ref().ok().map(|s| (k, s)))
+                .filter_map(|(k, s)| s.as_ref().as_ref().ok().map(|s| (k, s)))
                 .filter(|(k, s)| s.addresses.contains(&ip) && grantable(&inputs, &k.namespace, ip, &s.route))
                 .map(|(_, s)| &s.route)
                 .collect();
@@ -207,7 +207,7 @@ proptest! {
     fn too_few_ready_endpoints_or_a_failing_critical_probe_is_never_up(inputs in arb_inputs()) {
         let plan = plan(&inputs);
         for (key, svc) in &inputs.services {
-            let Ok(svc) = svc else { continue };
+            let Ok(svc) = &**svc else { continue };
             let health = &inputs.health[key];
             let critical_failing = svc.probes.iter()
                 .any(|p| p.critical && !health.probes.get(&p.name).copied().unwrap_or(false));
@@ -279,7 +279,7 @@ proptest! {
     fn advertisements_come_from_the_nodes_that_matter(inputs in arb_inputs()) {
         let plan = plan(&inputs);
         let keeps = |inputs: &Inputs, plan: &Plan, key: &ServiceKey| {
-            let svc = inputs.services[key].as_ref().ok();
+            let svc = inputs.services[key].as_ref().as_ref().ok();
             keeps_advertisement(&plan.reports[key], svc, inputs.health[key].total)
         };
         for (key, report) in &plan.reports {
@@ -298,7 +298,7 @@ proptest! {
                 prop_assert!(kept, "{key} has {total} local endpoints, yet no advertisement");
             }
             if kept && total == 0 && !announced {
-                let needs_none = inputs.services[key].as_ref().is_ok_and(|s| s.min_ready_endpoints == 0);
+                let needs_none = inputs.services[key].as_ref().as_ref().is_ok_and(|s| s.min_ready_endpoints == 0);
                 prop_assert!(needs_none && !matches!(report.state, State::Invalid | State::Refused),
                     "{key} kept without endpoints or routes: {report:?}");
             }

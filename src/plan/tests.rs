@@ -44,7 +44,9 @@ fn add(
     probes: &[(&str, bool)],
 ) {
     let key = ServiceKey::new(ns, name);
-    inputs.services.insert(key.clone(), mk_service(spec));
+    inputs
+        .services
+        .insert(key.clone(), Arc::new(mk_service(spec)));
     inputs.health.insert(
         key,
         LocalHealth {
@@ -737,7 +739,7 @@ fn a_report_becomes_the_nodes_advertisement() {
     );
     let key = ServiceKey::new("ns", "web");
     let plan = plan(&inputs);
-    let svc = inputs.services[&key].as_ref().ok();
+    let svc = inputs.services[&key].as_ref().as_ref().ok();
     let adv = advertisement(
         &key,
         "n1",

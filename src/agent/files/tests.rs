@@ -50,7 +50,7 @@ fn documents_become_a_world_and_bad_ones_are_reported_by_file_and_field() {
         world.services
     );
     let bad = &world.services[&ServiceKey::new("team", "bad")];
-    let e = bad.as_ref().unwrap_err().to_string();
+    let e = bad.as_ref().as_ref().unwrap_err().to_string();
     assert!(e.contains("spec.communities[0]"), "{e}");
     assert_eq!(errors.len(), 1);
     assert!(
