@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use futures::StreamExt;
 use ipnet::IpNet;
 
-use super::{AddressError, Addresses};
+use super::{AddressError, Addresses, LinkAddress};
 
 /// The `IFA_PROTO` value that marks an address as kube-anycast's ('K').
 pub const PROTO_KUBE_ANYCAST: u8 = 0x4b;
@@ -23,6 +23,65 @@ pub struct VipChanges {
     pub remove: Vec<IpNet>,
 }
 
+impl VipChanges {
+    /// True when there is nothing to change.
+    pub fn is_empty(&self) -> bool {
+        self.add.is_empty() && self.remove.is_empty()
+    }
+
+    /// Each change, adds first.
+    pub fn ops(&self) -> impl Iterator<Item = VipOp> + '_ {
+        let adds = self.add.iter().copied().map(VipOp::Add);
+        adds.chain(self.remove.iter().copied().map(VipOp::Remove))
+    }
+
+    /// The changes in `ops`, each list sorted.
+    pub fn from_ops(ops: impl IntoIterator<Item = VipOp>) -> Self {
+        let mut changes = VipChanges::default();
+        for op in ops {
+            match op {
+                VipOp::Add(prefix) => changes.add.push(prefix),
+                VipOp::Remove(prefix) => changes.remove.push(prefix),
+            }
+        }
+        changes.add.sort_unstable();
+        changes.remove.sort_unstable();
+        changes
+    }
+}
+
+/// One change to the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VipOp {
+    /// Add the address, marked as ours.
+    Add(IpNet),
+    /// Remove the address (ours).
+    Remove(IpNet),
+}
+
+/// What the interface holds, as a dump says it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownAddresses {
+    /// Every address on the interface, whoever added it.
+    pub present: BTreeSet<IpNet>,
+    /// Those marked as ours ([`PROTO_KUBE_ANYCAST`]).
+    pub ours: BTreeSet<IpNet>,
+}
+
+impl KnownAddresses {
+    /// The view a dump gives.
+    pub fn from_dump(listed: &[LinkAddress]) -> Self {
+        KnownAddresses {
+            present: listed.iter().map(|a| a.prefix).collect(),
+            ours: listed
+                .iter()
+                .filter(|a| a.protocol == Some(PROTO_KUBE_ANYCAST))
+                .map(|a| a.prefix)
+                .collect(),
+        }
+    }
+}
+
 /// Computes the changes: never add an address that exists (whoever added it), never remove one
 /// that is not ours.
 pub fn vip_changes(
@@ -34,6 +93,30 @@ pub fn vip_changes(
         add: wanted.difference(present).copied().collect(),
         remove: ours.difference(wanted).copied().collect(),
     }
+}
+
+/// The interface after changes, from each change and its result: when every one succeeded, the
+/// view with them applied (an add is present and ours, a removed address neither). Otherwise the
+/// first failure: someone else may have changed the interface, so the view is no longer known
+/// and only a dump tells again.
+pub fn known_after<E>(
+    mut known: KnownAddresses,
+    results: Vec<(VipOp, Result<(), E>)>,
+) -> Result<KnownAddresses, E> {
+    for (op, result) in results {
+        result?;
+        match op {
+            VipOp::Add(prefix) => {
+                known.present.insert(prefix);
+                known.ours.insert(prefix);
+            }
+            VipOp::Remove(prefix) => {
+                known.present.remove(&prefix);
+                known.ours.remove(&prefix);
+            }
+        }
+    }
+    Ok(known)
 }
 
 /// Keeps an interface's service IPs equal to the wanted set.
@@ -102,11 +185,54 @@ impl Vips {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use proptest::prelude::*;
 
     fn set(items: &[&str]) -> BTreeSet<IpNet> {
         items.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn nets(indexes: &BTreeSet<u8>) -> BTreeSet<IpNet> {
+        indexes
+            .iter()
+            .map(|i| net(&format!("192.0.2.{i}/32")))
+            .collect()
+    }
+
+    /// The kernel's side, as the cache must see it: each address and whether it is marked as
+    /// ours; an add of an existing address and a removal of a missing one fail.
+    #[derive(Debug, Default)]
+    struct Kernel(BTreeMap<IpNet, bool>);
+
+    impl Kernel {
+        fn apply(&mut self, op: VipOp) -> Result<(), String> {
+            match op {
+                VipOp::Add(p) if self.0.contains_key(&p) => Err(format!("{p} exists")),
+                VipOp::Add(p) => {
+                    self.0.insert(p, true);
+                    Ok(())
+                }
+                VipOp::Remove(p) => self.0.remove(&p).map(|_| ()).ok_or(format!("no {p}")),
+            }
+        }
+
+        fn dump(&self) -> KnownAddresses {
+            KnownAddresses {
+                present: self.0.keys().copied().collect(),
+                ours: self
+                    .0
+                    .iter()
+                    .filter(|(_, o)| **o)
+                    .map(|(p, _)| *p)
+                    .collect(),
+            }
+        }
     }
 
     #[test]
@@ -120,19 +246,129 @@ mod tests {
         let ours = set(&["192.0.2.1/32", "192.0.2.2/32"]);
         let wanted = set(&["192.0.2.1/32", "192.0.2.3/32", "192.0.2.9/32"]);
         let c = vip_changes(&present, &ours, &wanted);
-        assert_eq!(c.add, vec!["192.0.2.3/32".parse::<IpNet>().unwrap()]);
-        assert_eq!(c.remove, vec!["192.0.2.2/32".parse::<IpNet>().unwrap()]);
+        assert_eq!(c.add, vec![net("192.0.2.3/32")]);
+        assert_eq!(c.remove, vec![net("192.0.2.2/32")]);
+    }
+
+    #[test]
+    fn a_dump_tells_ours_by_the_marker() {
+        let listed = [
+            LinkAddress {
+                prefix: net("192.0.2.1/32"),
+                label: None,
+                protocol: Some(PROTO_KUBE_ANYCAST),
+            },
+            LinkAddress {
+                prefix: net("192.0.2.2/32"),
+                label: None,
+                protocol: None,
+            },
+            LinkAddress {
+                prefix: net("192.0.2.3/32"),
+                label: None,
+                protocol: Some(PROTO_KUBE_ANYCAST + 1),
+            },
+        ];
+        let known = KnownAddresses::from_dump(&listed);
+        assert_eq!(
+            known.present,
+            set(&["192.0.2.1/32", "192.0.2.2/32", "192.0.2.3/32"])
+        );
+        assert_eq!(known.ours, set(&["192.0.2.1/32"]));
+    }
+
+    #[test]
+    fn an_add_is_present_and_ours_a_removal_neither() {
+        let known = KnownAddresses {
+            present: set(&["127.0.0.1/8", "192.0.2.1/32"]),
+            ours: set(&["192.0.2.1/32"]),
+        };
+        let results: Vec<(VipOp, Result<(), ()>)> = vec![
+            (VipOp::Add(net("192.0.2.2/32")), Ok(())),
+            (VipOp::Remove(net("192.0.2.1/32")), Ok(())),
+        ];
+        let after = known_after(known, results).unwrap();
+        assert_eq!(after.present, set(&["127.0.0.1/8", "192.0.2.2/32"]));
+        assert_eq!(after.ours, set(&["192.0.2.2/32"]));
+    }
+
+    #[test]
+    fn an_address_added_behind_the_view_fails_the_add_and_the_view() {
+        let mut kernel = Kernel::default();
+        let known = kernel.dump();
+        // Someone else adds the address after the dump; the view does not know it.
+        kernel.0.insert(net("192.0.2.7/32"), false);
+        let wanted = set(&["192.0.2.7/32"]);
+        let changes = vip_changes(&known.present, &known.ours, &wanted);
+        let results = changes.ops().map(|op| (op, kernel.apply(op))).collect();
+        assert!(known_after(known, results).is_err());
+        // The dump that follows sees it and leaves it alone.
+        let fresh = kernel.dump();
+        assert!(vip_changes(&fresh.present, &fresh.ours, &wanted).is_empty());
     }
 
     proptest! {
         #[test]
         fn never_removes_foreign_nor_adds_present(p in proptest::collection::btree_set(0u8..16, 0..16), o in proptest::collection::btree_set(0u8..16, 0..16), w in proptest::collection::btree_set(0u8..16, 0..16)) {
-            let to = |s: &BTreeSet<u8>| s.iter().map(|i| format!("192.0.2.{i}/32").parse::<IpNet>().unwrap()).collect::<BTreeSet<_>>();
-            let (present, wanted) = (to(&p), to(&w));
-            let ours: BTreeSet<IpNet> = to(&o).intersection(&present).copied().collect();
+            let (present, wanted) = (nets(&p), nets(&w));
+            let ours: BTreeSet<IpNet> = nets(&o).intersection(&present).copied().collect();
             let c = vip_changes(&present, &ours, &wanted);
             prop_assert!(c.remove.iter().all(|r| ours.contains(r) && !wanted.contains(r)));
             prop_assert!(c.add.iter().all(|a| !present.contains(a) && wanted.contains(a)));
+        }
+
+        /// When every change succeeds, the remembered view is what a dump would say, the kernel
+        /// never refuses a change made from it, and foreign addresses stay.
+        #[test]
+        fn the_view_equals_a_dump_while_every_change_succeeds(
+            foreign in proptest::collection::btree_set(0u8..24, 0..8),
+            ours_at_start in proptest::collection::btree_set(0u8..24, 0..8),
+            wanted_sets in proptest::collection::vec(proptest::collection::btree_set(0u8..24, 0..16), 1..8),
+        ) {
+            let mut kernel = Kernel::default();
+            for p in nets(&ours_at_start) {
+                kernel.0.insert(p, true);
+            }
+            for p in nets(&foreign) {
+                kernel.0.insert(p, false);
+            }
+            let foreign = kernel.dump().present.difference(&kernel.dump().ours).copied().collect::<BTreeSet<_>>();
+            let mut known = kernel.dump();
+            for wanted in wanted_sets.iter().map(nets) {
+                let changes = vip_changes(&known.present, &known.ours, &wanted);
+                let results: Vec<_> = changes.ops().map(|op| (op, kernel.apply(op))).collect();
+                prop_assert!(results.iter().all(|(_, r)| r.is_ok()), "{:?}", results);
+                known = known_after(known, results).unwrap();
+                prop_assert_eq!(&known, &kernel.dump());
+                prop_assert!(foreign.is_subset(&known.present));
+                prop_assert_eq!(&known.ours, &wanted.difference(&foreign).copied().collect());
+            }
+        }
+
+        /// Any failed change forgets the view (the next call dumps), whatever else succeeded.
+        #[test]
+        fn any_failure_forces_a_dump(
+            p in proptest::collection::btree_set(0u8..16, 0..16),
+            o in proptest::collection::btree_set(0u8..16, 0..16),
+            w in proptest::collection::btree_set(0u8..16, 0..16),
+            failing in proptest::collection::btree_set(0usize..32, 1..4),
+        ) {
+            let present = nets(&p);
+            let known = KnownAddresses {
+                ours: nets(&o).intersection(&present).copied().collect(),
+                present,
+            };
+            let changes = vip_changes(&known.present, &known.ours, &nets(&w));
+            let ops: Vec<VipOp> = changes.ops().collect();
+            prop_assume!(!ops.is_empty());
+            let failing: BTreeSet<usize> = failing.iter().map(|i| i % ops.len()).collect();
+            let results = ops
+                .iter()
+                .enumerate()
+                .map(|(i, op)| (*op, if failing.contains(&i) { Err(i) } else { Ok(()) }))
+                .collect();
+            let first = failing.first().copied();
+            prop_assert_eq!(known_after(known, results).err(), first);
         }
     }
 }
