@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use kube_anycast::netlink::Addresses;
@@ -122,5 +123,157 @@ fn ten_thousand_vips_in_one_reconcile() {
         let changes = vips.reconcile(&BTreeSet::new()).await.unwrap();
         assert_eq!(changes.remove.len(), 10_000);
         assert!(vips.present().await.unwrap().1.is_empty());
+    });
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+/// What a fresh dump must say after reconciling `wanted`: the addresses there before, the
+/// foreign ones and the wanted ones; ours are the wanted ones nobody else had.
+fn expected(
+    before: &BTreeSet<IpNet>,
+    foreign: &BTreeSet<IpNet>,
+    wanted: &BTreeSet<IpNet>,
+) -> (BTreeSet<IpNet>, BTreeSet<IpNet>) {
+    let others: BTreeSet<IpNet> = before.union(foreign).copied().collect();
+    let present = others.union(wanted).copied().collect();
+    let ours = wanted.difference(&others).copied().collect();
+    (present, ours)
+}
+
+#[test]
+fn remembered_view_matches_a_fresh_dump_across_adds_and_removes() {
+    in_private_netns(|| async {
+        let addrs = Addresses::connect().unwrap();
+        let (before, _) = Vips::new(addrs.clone(), "lo").present().await.unwrap();
+        let mut foreign = nets(&["192.0.2.99/32"]);
+        addrs.add("lo", net("192.0.2.99/32"), None).await.unwrap();
+        let vips = Vips::new(addrs.clone(), "lo");
+        let steps = [
+            nets(&["192.0.2.1/32", "192.0.2.2/32", "2001:db8::1/128"]),
+            // One more: from the remembered view, one add.
+            nets(&[
+                "192.0.2.1/32",
+                "192.0.2.2/32",
+                "192.0.2.3/32",
+                "2001:db8::1/128",
+            ]),
+            // One fewer, and a foreign address wanted: neither added nor made ours.
+            nets(&[
+                "192.0.2.1/32",
+                "192.0.2.3/32",
+                "2001:db8::1/128",
+                "192.0.2.99/32",
+            ]),
+            nets(&["192.0.2.3/32", "2001:db8::2/128"]),
+            BTreeSet::new(),
+        ];
+        for wanted in &steps {
+            vips.reconcile(wanted).await.unwrap();
+            assert_eq!(
+                vips.present().await.unwrap(),
+                expected(&before, &foreign, wanted),
+                "after reconciling {wanted:?}"
+            );
+        }
+
+        // Someone else adds an address the remembered view lacks, and it becomes wanted: the add
+        // fails with EEXIST, the interface is dumped, and the call still succeeds.
+        vips.reconcile(&nets(&["192.0.2.1/32"])).await.unwrap();
+        addrs.add("lo", net("192.0.2.50/32"), None).await.unwrap();
+        foreign.insert(net("192.0.2.50/32"));
+        let wanted = nets(&["192.0.2.1/32", "192.0.2.2/32", "192.0.2.50/32"]);
+        let changes = vips.reconcile(&wanted).await.unwrap();
+        assert_eq!(changes.add, vec![net("192.0.2.2/32")], "{changes:?}");
+        assert_eq!(
+            vips.present().await.unwrap(),
+            expected(&before, &foreign, &wanted)
+        );
+
+        // No longer wanted: ours go, the foreign ones stay.
+        vips.reconcile(&BTreeSet::new()).await.unwrap();
+        let (present, ours) = vips.present().await.unwrap();
+        assert!(ours.is_empty(), "{ours:?}");
+        assert!(foreign.is_subset(&present), "a foreign address was removed");
+    });
+}
+
+#[test]
+fn remembered_view_is_trusted_until_a_change_fails() {
+    in_private_netns(|| async {
+        let addrs = Addresses::connect().unwrap();
+        let vips = Vips::with_resync_after(addrs.clone(), "lo", Duration::from_hours(1));
+        vips.reconcile(&nets(&["192.0.2.1/32"])).await.unwrap();
+
+        // Ours, removed behind Vips's back: the remembered view still has it, so only the new
+        // address is added (a dump would have put 192.0.2.1 back: none was made).
+        addrs.remove("lo", net("192.0.2.1/32")).await.unwrap();
+        let changes = vips
+            .reconcile(&nets(&["192.0.2.1/32", "192.0.2.2/32"]))
+            .await
+            .unwrap();
+        assert_eq!(changes.add, vec![net("192.0.2.2/32")], "{changes:?}");
+        let (_, ours) = vips.present().await.unwrap();
+        assert_eq!(ours, nets(&["192.0.2.2/32"]));
+
+        // A change that fails (a foreign address appeared) makes it dump: ours is put back.
+        addrs.add("lo", net("192.0.2.50/32"), None).await.unwrap();
+        let wanted = nets(&["192.0.2.1/32", "192.0.2.2/32", "192.0.2.50/32"]);
+        let changes = vips.reconcile(&wanted).await.unwrap();
+        assert_eq!(changes.add, vec![net("192.0.2.1/32")], "{changes:?}");
+        let (present, ours) = vips.present().await.unwrap();
+        assert_eq!(ours, nets(&["192.0.2.1/32", "192.0.2.2/32"]));
+        assert!(present.contains(&net("192.0.2.50/32")));
+
+        // Removing one of ours that is already gone fails too, and the dump settles it.
+        addrs.remove("lo", net("192.0.2.2/32")).await.unwrap();
+        let changes = vips.reconcile(&nets(&["192.0.2.1/32"])).await.unwrap();
+        assert!(
+            changes.add.is_empty() && changes.remove.is_empty(),
+            "{changes:?}"
+        );
+        let (present, ours) = vips.present().await.unwrap();
+        assert_eq!(ours, nets(&["192.0.2.1/32"]));
+        assert!(
+            present.contains(&net("192.0.2.50/32")),
+            "a foreign address was removed"
+        );
+    });
+}
+
+#[test]
+fn remembered_view_older_than_the_limit_is_dumped_again() {
+    in_private_netns(|| async {
+        let addrs = Addresses::connect().unwrap();
+        let limit = Duration::from_millis(100);
+        let vips = Vips::with_resync_after(addrs.clone(), "lo", limit);
+        let wanted = nets(&["192.0.2.1/32", "2001:db8::1/128"]);
+        vips.reconcile(&wanted).await.unwrap();
+        let index = addrs.link_index("lo").await.unwrap();
+        addrs
+            .remove_at("lo", index, net("2001:db8::1/128"))
+            .await
+            .unwrap();
+        tokio::time::sleep(limit + Duration::from_millis(50)).await;
+        let changes = vips.reconcile(&wanted).await.unwrap();
+        assert_eq!(changes.add, vec![net("2001:db8::1/128")], "{changes:?}");
+        assert_eq!(vips.present().await.unwrap().1, wanted);
+    });
+}
+
+#[test]
+fn clones_share_the_remembered_view() {
+    in_private_netns(|| async {
+        let vips =
+            Vips::with_resync_after(Addresses::connect().unwrap(), "lo", Duration::from_hours(1));
+        let clone = vips.clone();
+        vips.reconcile(&nets(&["192.0.2.1/32"])).await.unwrap();
+        clone.reconcile(&BTreeSet::new()).await.unwrap();
+        // Had each kept its own view, this one would think 192.0.2.1 still there.
+        let changes = vips.reconcile(&nets(&["192.0.2.1/32"])).await.unwrap();
+        assert_eq!(changes.add, vec![net("192.0.2.1/32")], "{changes:?}");
+        assert_eq!(vips.present().await.unwrap().1, nets(&["192.0.2.1/32"]));
     });
 }

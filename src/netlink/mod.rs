@@ -108,6 +108,12 @@ impl Addresses {
     /// Every address on an interface, in the kernel's order.
     pub async fn list(&self, link: &str) -> Result<Vec<LinkAddress>, AddressError> {
         let index = self.link_index(link).await?;
+        self.list_at(link, index).await
+    }
+
+    /// Every address on the interface with this index (no lookup by name; `link` names it in
+    /// errors).
+    pub async fn list_at(&self, link: &str, index: u32) -> Result<Vec<LinkAddress>, AddressError> {
         let list = |source| AddressError::List {
             link: link.to_owned(),
             source,
