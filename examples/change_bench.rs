@@ -122,9 +122,9 @@ fn measure(n: u32) -> Result<[f64; 4], Box<dyn std::error::Error>> {
         let world = published.clone().ok_or("no world")?;
         let endpoints = world.endpoints.clone().unwrap_or_default();
         let inputs = Inputs {
-            services: world.services.clone(),
-            pools: world.pools.clone(),
-            namespaces: world.namespaces.clone(),
+            services: (*world.services).clone(),
+            pools: (*world.pools).clone(),
+            namespaces: (*world.namespaces).clone(),
             node: world.node.clone(),
             health: endpoints
                 .iter()

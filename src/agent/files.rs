@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -128,7 +129,7 @@ pub fn world_from_documents(
                 if let Err(e) = &valid {
                     errors.push(err(format!("AnycastService {key}: {e}")));
                 }
-                world.services.insert(key, std::sync::Arc::new(valid));
+                Arc::make_mut(&mut world.services).insert(key, Arc::new(valid));
             }
             "AnycastPool" => {
                 let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
@@ -138,10 +139,10 @@ pub fn world_from_documents(
                 if let Err(e) = &valid {
                     errors.push(err(format!("AnycastPool {name}: {e}")));
                 }
-                world.pools.insert(name, valid);
+                Arc::make_mut(&mut world.pools).insert(name, valid);
             }
             "Namespace" => {
-                world.namespaces.insert(name, labels);
+                Arc::make_mut(&mut world.namespaces).insert(name, labels);
             }
             "Node" => {
                 world.node = NodeInfo {

@@ -19,7 +19,7 @@ pub fn probe_jobs(
     exec_allowed: impl Fn(&ServiceKey) -> bool,
 ) -> Vec<ProbeJob<ProbeKey>> {
     let mut jobs = Vec::new();
-    for (key, service) in &world.services {
+    for (key, service) in world.services.iter() {
         let Ok(service) = &**service else { continue };
         if !plan
             .reports
@@ -128,6 +128,7 @@ fn endpoint(host: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::sync::Arc;
 
     use super::*;
     use crate::crd::AnycastPoolSpec;
@@ -146,18 +147,16 @@ mod tests {
             serde_json::from_value(serde_json::json!({"cidrs": ["192.0.2.0/24"]})).unwrap();
         let key = ServiceKey::new("ns", "web");
         let mut world = World::default();
-        world.pools.insert("main".into(), validate_pool(&pool));
-        world
-            .services
-            .insert(key.clone(), std::sync::Arc::new(validate_service(&spec)));
-        world.endpoints = k8s.then(|| endpoints.map(|c| (key, c)).into_iter().collect());
+        Arc::make_mut(&mut world.pools).insert("main".into(), validate_pool(&pool));
+        Arc::make_mut(&mut world.services).insert(key.clone(), Arc::new(validate_service(&spec)));
+        world.endpoints = k8s.then(|| Arc::new(endpoints.map(|c| (key, c)).into_iter().collect()));
         world
     }
 
     fn jobs(world: &World) -> usize {
         let inputs = Inputs {
-            services: world.services.clone(),
-            pools: world.pools.clone(),
+            services: (*world.services).clone(),
+            pools: (*world.pools).clone(),
             health: world
                 .services
                 .keys()

@@ -2,6 +2,7 @@
 //! engine, before probe verdicts are added.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::plan::{InvalidSpec, NodeInfo, ServiceEntry, ServiceKey, ValidPool};
 
@@ -14,21 +15,30 @@ pub struct EndpointCounts {
     pub total: u32,
 }
 
-/// Everything a source knows.
+/// Each validated `AnycastService`, by key.
+pub type Services = BTreeMap<ServiceKey, ServiceEntry>;
+/// Each validated `AnycastPool`, by name.
+pub type Pools = BTreeMap<String, Result<ValidPool, InvalidSpec>>;
+/// Labels by namespace name.
+pub type NamespaceLabels = BTreeMap<String, BTreeMap<String, String>>;
+
+/// Everything a source knows. Each collection is shared (`Arc`): a source changes only the ones
+/// an event touches (copy on write), so publishing a world and cloning it are cheap whatever
+/// the number of services.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct World {
     /// Every AnycastService, validated.
-    pub services: BTreeMap<ServiceKey, ServiceEntry>,
+    pub services: Arc<Services>,
     /// Every AnycastPool, validated.
-    pub pools: BTreeMap<String, Result<ValidPool, InvalidSpec>>,
+    pub pools: Arc<Pools>,
     /// Namespace labels.
-    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    pub namespaces: Arc<NamespaceLabels>,
     /// This node.
     pub node: NodeInfo,
     /// Local endpoints per service; `None` without Kubernetes (standalone: probes alone decide).
-    pub endpoints: Option<BTreeMap<ServiceKey, EndpointCounts>>,
+    pub endpoints: Option<Arc<BTreeMap<ServiceKey, EndpointCounts>>>,
     /// Local pod IPs per service, for probes that target each local pod.
-    pub pod_ips: BTreeMap<ServiceKey, Vec<std::net::IpAddr>>,
+    pub pod_ips: Arc<BTreeMap<ServiceKey, Vec<std::net::IpAddr>>>,
     /// The UID of each AnycastService (Kubernetes only), for owner references and Events.
-    pub service_uids: BTreeMap<ServiceKey, String>,
+    pub service_uids: Arc<BTreeMap<ServiceKey, String>>,
 }

@@ -5,11 +5,11 @@
 //! [`Index::world`] is `None` until every kind has had its first complete list, so the engine
 //! never plans from a half-known world.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::engine::world::{EndpointCounts, World};
-use crate::plan::{InvalidSpec, NodeInfo, ReadinessSource, ServiceEntry, ServiceKey, ValidPool};
+use crate::plan::{NodeInfo, ReadinessSource, ServiceKey, labels_match, selector_matches};
 
 use super::local::LocalEndpoints;
 use super::summary::{
@@ -150,9 +150,9 @@ pub enum EndpointSource {
 pub struct Index {
     node_name: String,
     source: EndpointSource,
-    services: BTreeMap<ServiceKey, (String, ServiceEntry)>,
-    pools: BTreeMap<String, Result<ValidPool, InvalidSpec>>,
-    namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// The world as of the last update, kept current event by event: an event recounts only
+    /// the services it can change, so its cost follows the event, not the cluster.
+    world: World,
     node: Option<NodeInfo>,
     /// Slices with at least one local endpoint, by (namespace, slice name).
     slices: BTreeMap<NsName, SliceSummary>,
@@ -163,12 +163,28 @@ pub struct Index {
     listed: BTreeMap<Kind, bool>,
 }
 
+/// The services whose local endpoints an update may change.
+enum Recount {
+    None,
+    All,
+    /// These services.
+    Services(Vec<ServiceKey>),
+    /// The services of a namespace whose readiness matches one of these pods' labels.
+    PodLabels(String, Vec<BTreeMap<String, String>>),
+    /// The services of a namespace whose readiness names one of these core Services.
+    Backends(String, Vec<String>),
+}
+
 impl Index {
     /// An empty index for the node `node_name`, counting endpoints from `source`.
     pub fn new(node_name: impl Into<String>, source: EndpointSource) -> Self {
         Self {
             node_name: node_name.into(),
             source,
+            world: World {
+                endpoints: Some(Arc::default()),
+                ..World::default()
+            },
             ..Self::default()
         }
     }
@@ -184,13 +200,29 @@ impl Index {
         if update.is_reset() {
             self.listed.insert(kind, true);
         }
+        let recount = self.recount_for(&update);
+        let world = &mut self.world;
         match update {
-            Update::Service(c) => change(&mut self.services, c, |s| {
-                let s = *s;
-                (s.key, (s.uid, Arc::new(s.valid)))
+            Update::Service(Change::Reset(all)) => {
+                let (services, uids) = all
+                    .into_iter()
+                    .map(|s| ((s.key.clone(), Arc::new(s.valid)), (s.key, s.uid)))
+                    .unzip();
+                world.services = Arc::new(services);
+                world.service_uids = Arc::new(uids);
+            }
+            Update::Service(Change::Apply(s)) => {
+                Arc::make_mut(&mut world.services).insert(s.key.clone(), Arc::new(s.valid));
+                Arc::make_mut(&mut world.service_uids).insert(s.key, s.uid);
+            }
+            Update::Service(Change::Delete(s)) => {
+                Arc::make_mut(&mut world.services).remove(&s.key);
+                Arc::make_mut(&mut world.service_uids).remove(&s.key);
+            }
+            Update::Pool(c) => change(Arc::make_mut(&mut world.pools), c, |p| (p.name, p.valid)),
+            Update::Namespace(c) => change(Arc::make_mut(&mut world.namespaces), c, |n| {
+                (n.name, n.labels)
             }),
-            Update::Pool(c) => change(&mut self.pools, c, |p| (p.name, p.valid)),
-            Update::Namespace(c) => change(&mut self.namespaces, c, |n| (n.name, n.labels)),
             Update::Node(c) => self.change_node(c),
             Update::Slice(c) => change_local(&mut self.slices, c, |s| {
                 ((s.namespace.clone(), s.name.clone()), s.total > 0)
@@ -202,6 +234,112 @@ impl Index {
                 ((p.namespace.clone(), p.name.clone()), p.is_local)
             }),
         }
+        self.recount(recount);
+    }
+
+    /// Which services `update` may change the endpoints of, judged before it applies (the old
+    /// pod or slice matters as much as the new one).
+    fn recount_for(&self, update: &Update) -> Recount {
+        let pods_count = self.source == EndpointSource::Pods;
+        match update {
+            Update::Pool(_) | Update::Namespace(_) | Update::Node(_) => Recount::None,
+            u if u.is_reset() => Recount::All,
+            Update::Service(Change::Apply(s) | Change::Delete(s)) => {
+                Recount::Services(vec![s.key.clone()])
+            }
+            Update::Pod(Change::Apply(p) | Change::Delete(p)) => {
+                let old = self.pods.get(&(p.namespace.clone(), p.name.clone()));
+                let labels = old.into_iter().chain([p]).map(|p| p.labels.clone());
+                Recount::PodLabels(p.namespace.clone(), labels.collect())
+            }
+            Update::Slice(Change::Apply(s) | Change::Delete(s)) => {
+                let old = self.slices.get(&(s.namespace.clone(), s.name.clone()));
+                let names = old.into_iter().chain([s]).filter_map(|s| s.service.clone());
+                Recount::Backends(s.namespace.clone(), names.collect())
+            }
+            Update::Backend(Change::Apply(b) | Change::Delete(b)) if pods_count => {
+                Recount::Backends(b.namespace.clone(), vec![b.name.clone()])
+            }
+            Update::Backend(_) | Update::Slice(_) | Update::Pod(_) | Update::Service(_) => {
+                Recount::None
+            }
+        }
+    }
+
+    fn recount(&mut self, recount: Recount) {
+        let keys: Vec<ServiceKey> = match recount {
+            Recount::None => return,
+            Recount::All => self.world.services.keys().cloned().collect(),
+            Recount::Services(keys) => keys,
+            Recount::PodLabels(ns, labels) => self
+                .services_of(&ns)
+                .filter(|(_, readiness)| match readiness {
+                    ReadinessSource::Pods(selector) => {
+                        labels.iter().any(|l| selector_matches(selector, l))
+                    }
+                    ReadinessSource::Service(name) => {
+                        let backend = self.backends.get(&(ns.clone(), name.clone()));
+                        let selector = backend.and_then(Option::as_ref);
+                        selector.is_some_and(|s| labels.iter().any(|l| labels_match(s, l)))
+                    }
+                })
+                .map(|(k, _)| k.clone())
+                .collect(),
+            Recount::Backends(ns, names) => self
+                .services_of(&ns)
+                .filter(|(_, r)| matches!(r, ReadinessSource::Service(n) if names.contains(n)))
+                .map(|(k, _)| k.clone())
+                .collect(),
+        };
+        if keys.is_empty() {
+            return;
+        }
+        // Only the namespaces involved are grouped: one namespace's pods for a pod event.
+        let namespaces: BTreeSet<&str> = keys.iter().map(|k| k.namespace.as_str()).collect();
+        let in_namespaces = |(ns, _): &&NsName| namespaces.contains(ns.as_str());
+        let local = LocalEndpoints::new(
+            self.pods
+                .iter()
+                .filter(|(k, _)| in_namespaces(k))
+                .map(|(_, p)| p),
+            self.slices
+                .iter()
+                .filter(|(k, _)| in_namespaces(k))
+                .map(|(_, s)| s),
+        );
+        let mut endpoints = self.world.endpoints.take().unwrap_or_default();
+        let counts = Arc::make_mut(&mut endpoints);
+        let pod_ips = Arc::make_mut(&mut self.world.pod_ips);
+        for key in keys {
+            let Some(Ok(svc)) = self.world.services.get(&key).map(|s| &**s) else {
+                // Gone or invalid: nothing to count.
+                counts.remove(&key);
+                pod_ips.remove(&key);
+                continue;
+            };
+            let readiness = &svc.readiness;
+            let (n, ips) = local_endpoints(&self.backends, self.source, &local, &key, readiness);
+            counts.insert(key.clone(), n);
+            if ips.is_empty() {
+                pod_ips.remove(&key);
+            } else {
+                pod_ips.insert(key, ips);
+            }
+        }
+        self.world.endpoints = Some(endpoints);
+    }
+
+    /// The valid services of a namespace with their readiness source.
+    fn services_of<'a>(
+        &'a self,
+        ns: &'a str,
+    ) -> impl Iterator<Item = (&'a ServiceKey, &'a ReadinessSource)> + 'a {
+        let from = ServiceKey::new(ns, "");
+        self.world
+            .services
+            .range(from..)
+            .take_while(move |(k, _)| k.namespace == ns)
+            .filter_map(|(k, s)| s.as_ref().as_ref().ok().map(|s| (k, &s.readiness)))
     }
 
     fn change_node(&mut self, c: Change<NodeInfo>) {
@@ -219,60 +357,38 @@ impl Index {
         if !needed.copied().all(|k| self.is_listed(k)) {
             return None;
         }
-        let mut endpoints = BTreeMap::new();
-        let mut pod_ips = BTreeMap::new();
-        let local = LocalEndpoints::new(self.pods.values(), self.slices.values());
-        for (key, (_, valid)) in &self.services {
-            let Ok(svc) = &**valid else { continue };
-            let (counts, ips) = self.local_endpoints(&local, key, &svc.readiness);
-            endpoints.insert(key.clone(), counts);
-            if !ips.is_empty() {
-                pod_ips.insert(key.clone(), ips);
-            }
-        }
         Some(World {
-            services: self
-                .services
-                .iter()
-                .map(|(k, (_, v))| (k.clone(), v.clone()))
-                .collect(),
-            pools: self.pools.clone(),
-            namespaces: self.namespaces.clone(),
             // A node object that does not exist (yet) is a node with no labels: it drains
             // nothing and selects by name only.
             node: self.node.clone().unwrap_or_else(|| NodeInfo {
                 name: self.node_name.clone(),
                 ..NodeInfo::default()
             }),
-            endpoints: Some(endpoints),
-            pod_ips,
-            service_uids: self
-                .services
-                .iter()
-                .map(|(k, (uid, _))| (k.clone(), uid.clone()))
-                .collect(),
+            ..self.world.clone()
         })
     }
+}
 
-    fn local_endpoints(
-        &self,
-        local: &LocalEndpoints<'_>,
-        key: &ServiceKey,
-        readiness: &ReadinessSource,
-    ) -> (EndpointCounts, Vec<std::net::IpAddr>) {
-        let ns = key.namespace.as_str();
-        match readiness {
-            ReadinessSource::Service(name) if self.source == EndpointSource::Pods => {
-                let backend = (key.namespace.clone(), name.clone());
-                // A Service without a selector (or not there) selects no pod.
-                match self.backends.get(&backend) {
-                    Some(Some(selector)) => local.by_service_selector(ns, selector),
-                    _ => (EndpointCounts::default(), Vec::new()),
-                }
+/// The local endpoints of one service, from the source its readiness names.
+fn local_endpoints(
+    backends: &BTreeMap<NsName, Option<BTreeMap<String, String>>>,
+    source: EndpointSource,
+    local: &LocalEndpoints<'_>,
+    key: &ServiceKey,
+    readiness: &ReadinessSource,
+) -> (EndpointCounts, Vec<std::net::IpAddr>) {
+    let ns = key.namespace.as_str();
+    match readiness {
+        ReadinessSource::Service(name) if source == EndpointSource::Pods => {
+            let backend = (key.namespace.clone(), name.clone());
+            // A Service without a selector (or not there) selects no pod.
+            match backends.get(&backend) {
+                Some(Some(selector)) => local.by_service_selector(ns, selector),
+                _ => (EndpointCounts::default(), Vec::new()),
             }
-            ReadinessSource::Service(name) => local.by_slices(ns, name),
-            ReadinessSource::Pods(selector) => local.by_pod_selector(ns, selector),
         }
+        ReadinessSource::Service(name) => local.by_slices(ns, name),
+        ReadinessSource::Pods(selector) => local.by_pod_selector(ns, selector),
     }
 }
 
@@ -318,5 +434,7 @@ fn change_local<S, K: Ord>(map: &mut BTreeMap<K, S>, c: Change<S>, key: impl Fn(
     }
 }
 
+#[cfg(test)]
+mod incremental_tests;
 #[cfg(test)]
 mod tests;

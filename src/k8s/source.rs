@@ -76,10 +76,13 @@ pub async fn run(
     metrics: K8sMetrics,
 ) {
     let mut was_stale = false;
+    // A world is published after updates (or a change of staleness) only: comparing worlds
+    // would cost as much as the thousands of services they hold.
+    let mut updated = true;
     loop {
         let now = Instant::now();
-        let world = source.world(now);
         let stale = is_stale(source.unreachable_since, source.stale_after, now);
+        let publish = updated || stale != was_stale;
         if stale != was_stale {
             if stale {
                 tracing::warn!(after = %source.stale_after, "the API server has been unreachable too long: withdrawing services that only Kubernetes readiness backs");
@@ -92,25 +95,22 @@ pub async fn run(
         metrics
             .api_unreachable
             .set(i64::from(source.unreachable_since.is_some()));
-        let changed = world_tx.send_if_modified(|w| {
-            let changed = *w != world;
-            if changed {
-                *w = world;
-            }
-            changed
-        });
-        if changed {
+        if publish && let Some(world) = source.world(now) {
+            world_tx.send_replace(Some(world));
             tracing::trace!("world published");
         }
+        updated = false;
         let wake = source.wake_at(now);
         tokio::select! {
             signal = signal_rx.recv() => match signal {
                 Some(s) => {
+                    updated |= matches!(s, Signal::Update(_));
                     count(&metrics, &s);
                     source.handle(s, Instant::now());
                     // Publish once per burst (a relist of every kind at start, a busy
                     // namespace): the engine plans from the latest world anyway.
                     while let Ok(s) = signal_rx.try_recv() {
+                        updated |= matches!(s, Signal::Update(_));
                         count(&metrics, &s);
                         source.handle(s, Instant::now());
                     }

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -78,10 +79,10 @@ pub fn is_stale(unreachable_since: Option<Instant>, after: StaleAfter, now: Inst
 /// probes decide. Returns the services affected.
 pub fn withdraw_unprobed(world: &mut World) -> Vec<crate::plan::ServiceKey> {
     let mut affected = Vec::new();
-    let Some(endpoints) = world.endpoints.as_mut() else {
+    let Some(endpoints) = world.endpoints.as_mut().map(Arc::make_mut) else {
         return affected;
     };
-    for (key, svc) in &world.services {
+    for (key, svc) in world.services.iter() {
         let has_probes = svc.as_ref().as_ref().is_ok_and(|s| !s.probes.is_empty());
         if has_probes {
             continue;
@@ -93,7 +94,7 @@ pub fn withdraw_unprobed(world: &mut World) -> Vec<crate::plan::ServiceKey> {
             affected.push(key.clone());
         }
     }
-    world.pod_ips.retain(|k, _| !affected.contains(k));
+    Arc::make_mut(&mut world.pod_ips).retain(|k, _| !affected.contains(k));
     affected
 }
 

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::ObjectMeta;
@@ -34,11 +35,13 @@ fn mk_plan(reports: &[(&str, Report)]) -> Plan {
 
 fn mk_world(services: &[&str]) -> World {
     World {
-        service_uids: services
-            .iter()
-            .map(|s| (ServiceKey::new("ns", *s), format!("uid-{s}")))
-            .collect(),
-        endpoints: Some(
+        service_uids: Arc::new(
+            services
+                .iter()
+                .map(|s| (ServiceKey::new("ns", *s), format!("uid-{s}")))
+                .collect(),
+        ),
+        endpoints: Some(Arc::new(
             services
                 .iter()
                 .map(|s| {
@@ -48,7 +51,7 @@ fn mk_world(services: &[&str]) -> World {
                     )
                 })
                 .collect(),
-        ),
+        )),
         ..World::default()
     }
 }
@@ -221,21 +224,19 @@ fn a_service_created_again_gets_its_owner_reference_rewritten() {
         1
     );
     let mut again = mk_world(&["web"]);
-    again
-        .service_uids
-        .insert(ServiceKey::new("ns", "web"), "uid-new".into());
+    Arc::make_mut(&mut again.service_uids).insert(ServiceKey::new("ns", "web"), "uid-new".into());
     let ops = writer.update(&up, &again, t);
     assert_eq!(applies(&ops)[0].owner_uid, "uid-new");
 }
 
 fn mk_world_with(name: &str, ready: u32, total: u32) -> World {
     let mut world = mk_world(&[name]);
-    world.endpoints = Some(
+    world.endpoints = Some(Arc::new(
         [(ServiceKey::new("ns", name), EndpointCounts { ready, total })]
             .into_iter()
             .filter(|(_, c)| c.total > 0)
             .collect(),
-    );
+    ));
     world
 }
 
