@@ -365,7 +365,7 @@ bench_floor() {
   if [ "$largest" -gt 1 ]; then
     log "floor: ExaBGP alone with $((largest - 1)) other routes announced"
     drv floor --fifo "$work/feed.fifo" --label "floor: ExaBGP 5.0.15 alone, API line" \
-      --preload $((largest - 1)) --trials "$trials" --out "$out/latency.tsv"
+      --preload $((largest - 1)) --trials "$trials" --out "$out/latency.tsv" --drain-out "$out/drain.tsv"
   fi
   mkdir -p "$out/logs/testbed-floor"
   cp "$KAT_TESTBED_HOME/$KAT_TESTBED_PREFIX"/*.log "$out/logs/testbed-floor/" 2>/dev/null || true

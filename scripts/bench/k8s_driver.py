@@ -574,6 +574,28 @@ def cmd_floor(_api, args):
                               t0 + args.timeout)
                 rows.append((args.label, args.preload + 1, direction, trial,
                              "timeout" if ev is None else f"{(ev[0] - t0) * 1000:.2f}", "0", "-"))
+        if args.drain_out and args.preload:
+            # The floor of a drain: every preloaded route withdrawn at once, 500 prefixes per
+            # line as the agent's driver groups them.
+            prefixes = [f"100.65.{i >> 8 & 255}.{i & 255}/32" for i in range(args.preload)]
+            mon.drain()
+            t0 = time.monotonic()
+            for i in range(0, len(prefixes), 500):
+                fifo.write("withdraw attributes next-hop self nlri " + " ".join(prefixes[i:i + 500]) + "\n")
+            fifo.flush()
+            first = last = None
+            gone = set()
+            while len(gone) < len(prefixes):
+                ev = mon.wait(lambda e: e[2], t0 + args.timeout)
+                if ev is None:
+                    break
+                first = first or ev[0]
+                last = ev[0]
+                gone.add(ev[1])
+            if last is not None:
+                with open(args.drain_out, "a", encoding="utf-8") as f:
+                    f.write(f"floor: ExaBGP 5.0.15 alone, {len(prefixes)} withdrawals\twithdraw\t"
+                            f"{len(gone)}\t{(first - t0) * 1000:.1f}\t{(last - t0) * 1000:.1f}\n")
     mon.close()
     with open(args.out, "a", encoding="utf-8") as f:
         for r in rows:
@@ -732,6 +754,8 @@ def main():
     s.add_argument("--label", required=True)
     s.add_argument("--trials", type=int, default=20)
     s.add_argument("--preload", type=int, default=0, help="routes announced before the trials")
+    s.add_argument("--drain-out", help="after the trials, withdraw the preloaded routes at once "
+                   "and append the first and last withdrawal at the peer here (drain.tsv)")
     s.add_argument("--pause-min", type=float, default=0.5)
     s.add_argument("--pause-max", type=float, default=1.0)
     s.add_argument("--timeout", type=float, default=10)
