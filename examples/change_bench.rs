@@ -3,9 +3,11 @@
 //! task of the agent does for that change: the source (index update, world build, compare with
 //! the published world), the engine (plan), the status writer, the metrics.
 //! `cargo run --release --example change_bench -- [N...]` prints the median per phase of 200
-//! changes.
+//! changes as a Markdown row per N, and with `BENCH_OUT` set (scripts/bench/all.sh) appends it
+//! to `$BENCH_OUT/change.tsv`.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
@@ -28,6 +30,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if sizes.is_empty() {
         sizes.push(1000);
     }
+    let mut tsv = match std::env::var_os("BENCH_OUT") {
+        Some(dir) => {
+            let path = std::path::Path::new(&dir).join("change.tsv");
+            let fresh = !path.exists();
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?;
+            if fresh {
+                writeln!(file, "services\tsource_ms\tengine_ms\twriter_ms\tmetrics_ms")?;
+            }
+            Some(file)
+        }
+        None => None,
+    };
     println!(
         "| services | source | engine | status writer | metrics | total |\n|---:|---:|---:|---:|---:|---:|"
     );
@@ -38,6 +55,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "| {n} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {total:.3} ms |",
             m[0], m[1], m[2], m[3]
         );
+        if let Some(file) = tsv.as_mut() {
+            writeln!(file, "{n}\t{:.4}\t{:.4}\t{:.4}\t{:.4}", m[0], m[1], m[2], m[3])?;
+        }
     }
     Ok(())
 }

@@ -47,6 +47,7 @@ section() { # title command...
 
 if [ -n "$quick" ]; then
   section "Planning" cargo run --release --locked -q --example plan_bench -- 100 1000
+  section "Agent CPU per Kubernetes change" cargo run --release --locked -q --example change_bench -- 100 1000
   section "Health checking cost" bash scripts/bench/healthcheck.sh 5
   section "Health checking at fleet scale" bash scripts/bench/fleet.sh 10 1 20
   section "Route volume" env BENCH_RUNS=1 bash scripts/bench/routes.sh 1000
@@ -54,6 +55,7 @@ if [ -n "$quick" ]; then
   section "Kubernetes path" bash scripts/bench/k8s.sh --quick --out "$out/k8s"
 else
   section "Planning" cargo run --release --locked -q --example plan_bench -- 100 1000 5000
+  section "Agent CPU per Kubernetes change" cargo run --release --locked -q --example change_bench -- 100 1000 5000
   section "Health checking cost" bash scripts/bench/healthcheck.sh 20
   section "Health checking at fleet scale" bash scripts/bench/fleet.sh 30 1 20 100
   section "Route volume" bash scripts/bench/routes.sh 1000 10000 50000

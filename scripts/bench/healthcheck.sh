@@ -22,13 +22,7 @@ cargo build --release --locked -q
 ka="$CARGO_TARGET_DIR/release/kube-anycast"
 # The binary the images ship (Dockerfile): static, musl. Built when the target and musl-gcc can
 # be installed; otherwise its rows are left out and a line says why.
-musl_target="$(uname -m)-unknown-linux-musl"
-ka_static=""
-if { rustup target list --installed | grep -qx "$musl_target" || rustup target add "$musl_target" >/dev/null 2>&1; } &&
-  { command -v musl-gcc >/dev/null || apt-get install -y -qq --no-install-recommends musl-tools >/dev/null 2>&1; } &&
-  cargo build --release --locked -q --bin kube-anycast --target "$musl_target"; then
-  ka_static="$CARGO_TARGET_DIR/$musl_target/release/kube-anycast"
-fi
+ka_static="$(build_shipped_binary)" || ka_static=""
 tick="$(getconf CLK_TCK)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"; kill $(jobs -p) 2>/dev/null || true' EXIT
@@ -73,4 +67,4 @@ fi
 measure "ExaBGP 5.0.15 healthcheck, --cmd 'curl -sf URL'" "$venv/bin/python" -m exabgp healthcheck "${common[@]}" --cmd "curl -sf -o /dev/null http://127.0.0.1:18080/"
 measure "kube-anycast healthcheck, --http URL" "$ka" healthcheck "${common[@]}" --http http://127.0.0.1:18080/
 measure "kube-anycast healthcheck, --tcp HOST:PORT" "$ka" healthcheck "${common[@]}" --tcp 127.0.0.1:18080
-[ -n "$ka_static" ] || echo "(the static musl build was left out: the $musl_target target or musl-gcc could not be installed)"
+[ -n "$ka_static" ] || echo "(the static musl build was left out: the musl target or musl-gcc could not be installed)"

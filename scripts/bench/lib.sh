@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the benchmarks: results as TSV next to the Markdown they print.
 # With BENCH_OUT set (scripts/bench/all.sh sets it), `tsv FILE col...` appends one tab-separated
 # row to $BENCH_OUT/FILE.tsv; the first call per file writes the header given by `tsv_header`.
@@ -15,4 +16,15 @@ tsv() { # file col...
   local f="$BENCH_OUT/$1.tsv"
   shift
   (IFS=$'\t'; echo "$*") >>"$f"
+}
+
+# Builds the binary the images ship (Dockerfile: static, musl) and prints its path; fails (with
+# nothing printed) when the musl target or musl-gcc cannot be installed. Uses CARGO_TARGET_DIR.
+build_shipped_binary() {
+  local target
+  target="$(uname -m)-unknown-linux-musl"
+  { rustup target list --installed | grep -qx "$target" || rustup target add "$target" >/dev/null 2>&1; } &&
+    { command -v musl-gcc >/dev/null || apt-get install -y -qq --no-install-recommends musl-tools >/dev/null 2>&1; } &&
+    cargo build --release --locked -q --bin kube-anycast --target "$target" >&2 &&
+    echo "$CARGO_TARGET_DIR/$target/release/kube-anycast"
 }
