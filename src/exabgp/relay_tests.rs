@@ -309,3 +309,37 @@ async fn relay_protocol_lines_from_exabgp_do_not_reach_the_agent() {
     assert_eq!(next.as_deref(), Some("neighbor 10.0.0.1 up"));
     let _ = std::fs::remove_file(&socket);
 }
+
+/// Regression (docs/reliability.md, finding 2): the agent's withdraw goes out after the relay's
+/// withdraws in the route's other attribute sets since its last withdraw (ExaBGP may still hold
+/// an announce queued in each), and only the agent's own lines are answered to the agent.
+#[tokio::test(start_paused = true)]
+async fn a_withdraw_goes_out_in_every_set_and_only_the_agents_lines_are_answered() {
+    let lease = Duration::from_secs(30);
+    let socket = socket_path("sets");
+    let agent = FakeAgent::listen(&socket);
+    let mut exabgp = start_relay(&socket, lease);
+    let mut conn = agent.accept(lease).await;
+    let up = "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32";
+    let degraded = "neighbor * announce attributes next-hop self med 150 nlri 192.0.2.1/32";
+    let down = "neighbor * withdraw attributes next-hop self med 150 nlri 192.0.2.1/32";
+    for line in [up, degraded, down] {
+        conn.send(line).await;
+    }
+    exabgp.expect(up).await;
+    exabgp.expect(degraded).await;
+    exabgp
+        .expect("neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.1/32")
+        .await;
+    exabgp.expect(down).await;
+    for _ in 0..3 {
+        let answer = conn.lines.next_line().await.unwrap();
+        assert_eq!(answer.as_deref(), Some("done"));
+    }
+    let extra = tokio::time::timeout(Duration::from_secs(5), conn.lines.next_line()).await;
+    assert!(
+        extra.is_err(),
+        "the relay's own answer reached the agent: {extra:?}"
+    );
+    let _ = std::fs::remove_file(&socket);
+}
