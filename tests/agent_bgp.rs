@@ -404,3 +404,122 @@ fn many_routes(routes: usize) -> String {
     }
     text
 }
+
+/// The index just past the last line of `log` that contains every one of `needles`.
+fn after_line(log: &str, needles: &[&str]) -> Option<usize> {
+    let mut at = 0;
+    let mut found = None;
+    for line in log.split_inclusive('\n') {
+        at += line.len();
+        if needles.iter().all(|n| line.contains(n)) {
+            found = Some(at);
+        }
+    }
+    found
+}
+
+/// Regression (docs/reliability.md, finding 2): a service that became ready and unready again
+/// while the BGP session was down came back with the session, announced with no passing check.
+/// ExaBGP 5.0.15 queues changes per attribute set; a withdraw in another set than a queued
+/// announce's (the driver's carried only the next hop) leaves that announce queued, and the first
+/// UPDATE pass of a new session sends no withdraws. `flap` goes up and down; `shift` goes up,
+/// degraded (another MED, so another set) and down. ExaBGP drops its queue when a connection
+/// attempt fails, so the attempts are made to hang here (`blackhole_peer`): the changes then
+/// stay queued until the session comes up, as when they arrive during the attempt that succeeds.
+#[test]
+fn routes_withdrawn_while_the_session_is_down_stay_withdrawn_when_it_comes_back() {
+    const KEEP: &str = "192.0.2.1/32";
+    const FLAP: &str = "192.0.2.5/32";
+    const SHIFT: &str = "192.0.2.6/32";
+    let work = Workdir::new("sessiondown");
+    work.write("pool.yaml", POOL);
+    work.set_flag("keep", true);
+    work.write(
+        "keep.yaml",
+        &service(&work, "keep", &["192.0.2.1"], &[probe("keep")]),
+    );
+    work.write(
+        "flap.yaml",
+        &service(&work, "flap", &["192.0.2.5"], &[probe("flap")]),
+    );
+    // 8 + 2: without `extra` the score is 80 %, degraded (MED 150).
+    let weighted = |name, weight| Probe {
+        weight,
+        ..probe(name)
+    };
+    work.write(
+        "shift.yaml",
+        &service(
+            &work,
+            "shift",
+            &["192.0.2.6"],
+            &[weighted("main", 8), weighted("extra", 2)],
+        ),
+    );
+    let bed = work.bed("30s");
+    let _agent = Agent::start(&bed, &work);
+    bed.wait_for("keep up with MED 100", WAIT, |rib| {
+        med_of(rib, KEEP) == Some(100) && !has(rib, FLAP) && !has(rib, SHIFT)
+    });
+
+    let closed = |log: &str| log.matches("closing connection").count();
+    let closed_before = closed(&bed.log("exabgp"));
+    bed.blackhole_peer(true);
+    bed.kill_gobgpd();
+    bed.start_gobgpd_listening();
+    wait_until(
+        "ExaBGP closed the session and tries again",
+        WAIT,
+        || (closed(&bed.log("exabgp")) > closed_before).then_some(()),
+        || bed.log_tails(),
+    );
+
+    // While ExaBGP's connection attempt hangs: both up, then `flap` down and `shift` degraded,
+    // then `shift` down.
+    let exabgp_took = |what: &str, needles: &[&str]| {
+        wait_until(
+            &format!("ExaBGP took {what}"),
+            WAIT,
+            || after_line(&bed.log("exabgp"), needles),
+            || bed.log_tails(),
+        )
+    };
+    for flag in ["flap", "main", "extra"] {
+        work.set_flag(flag, true);
+    }
+    let queued_from = exabgp_took("flap's announce", &["route added", FLAP]);
+    exabgp_took("shift's announce", &["route added", SHIFT, "med 100"]);
+    work.set_flag("flap", false);
+    work.set_flag("extra", false);
+    exabgp_took("flap's withdraw", &["route removed", FLAP]);
+    exabgp_took("shift's new MED", &["route added", SHIFT, "med 150"]);
+    work.set_flag("main", false);
+    exabgp_took("shift's withdraw", &["route removed", SHIFT]);
+
+    bed.blackhole_peer(false);
+    // The attempt completes at its next SYN retransmit: up to 15 s later.
+    bed.wait_for(
+        "keep back with the session",
+        Duration::from_secs(40),
+        |rib| med_of(rib, KEEP) == Some(100),
+    );
+    let log = bed.log("exabgp");
+    let since = &log[queued_from.min(log.len())..];
+    let up = since.find("connected to").unwrap_or(since.len());
+    assert!(
+        !since[..up].contains("closing connection"),
+        "ExaBGP dropped its queue before the session came up, so this run did not test the \
+         case:\n{}",
+        bed.log_tails()
+    );
+    // Everything queued goes out in the session's first UPDATE pass, with `keep`.
+    for _ in 0..10 {
+        let rib = bed.routes().unwrap_or_default();
+        assert!(
+            !has(&rib, FLAP) && !has(&rib, SHIFT),
+            "announced by the new session although unready: {rib:#?}\n{}",
+            bed.log_tails()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -1,8 +1,8 @@
 //! What crosses ExaBGP's API inbound: `parse_answer` on ExaBGP's lines, `parse_command` on
 //! the relay's, and `parse_control` on the relay protocol's own lines (keepalive, sync marker,
-//! lease). None may panic; a parsed command names only real prefixes, and the withdraw line built
-//! from it stays one line; a control line is never also a route command, and a lease read back
-//! from a line renders to that line.
+//! lease). None may panic; a parsed command names only real prefixes, and its attribute words
+//! (the relay's withdraw lines repeat them) stay on one line; a control line is never also a route
+//! command, and a lease read back from a line renders to that line.
 #![no_main]
 
 use kube_anycast::exabgp::batch::lease_line;
@@ -40,13 +40,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(!cmd.prefixes.is_empty());
         for p in &cmd.prefixes {
             assert!(p.parse::<ipnet::IpNet>().is_ok(), "{p:?}");
-            let withdraw = cmd.withdraw_line(p);
-            let body = line.trim_end_matches(['\r', '\n']);
-            // The withdraw line is built from words of the input line, so it holds a newline
-            // only if the command itself did.
-            if !body.contains(['\n', '\r']) {
-                assert!(!withdraw.contains(['\n', '\r']), "{withdraw:?}");
-            }
+        }
+        assert!(cmd.attributes.starts_with("next-hop "), "{line:?}");
+        let body = line.trim_end_matches(['\r', '\n']);
+        // The attribute words are words of the input line, so they hold a newline only if the
+        // command itself did.
+        if !body.contains(['\n', '\r']) {
+            let attributes = &cmd.attributes;
+            assert!(!attributes.contains(['\n', '\r']), "{attributes:?}");
         }
     }
 });

@@ -72,17 +72,17 @@ impl Effect {
 /// changed routes; at most `max_prefixes` prefixes per line. Deterministic.
 pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batch> {
     let max = max_prefixes.max(1);
-    // A withdraw only needs the next hop and path id of what was announced.
+    // A withdraw carries the attributes the route was announced with: ExaBGP queues changes per
+    // attribute set, and only a withdraw in the same set replaces a queued announce (encode.rs).
     let mut withdraws: BTreeMap<(Target, Attributes, bool), Vec<IpNet>> = BTreeMap::new();
     for (key, attrs) in announced {
         if !desired.contains_key(key) {
-            let slim = Attributes {
-                next_hop: attrs.next_hop,
-                path_id: attrs.path_id,
-                ..Attributes::default()
-            };
             withdraws
-                .entry((key.target.clone(), slim, key.prefix.addr().is_ipv4()))
+                .entry((
+                    key.target.clone(),
+                    attrs.clone(),
+                    key.prefix.addr().is_ipv4(),
+                ))
                 .or_default()
                 .push(key.prefix);
         }
@@ -108,13 +108,8 @@ pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batc
             .get(key)
             .filter(|old| old.path_id != attrs.path_id)
         {
-            let slim = Attributes {
-                next_hop: old.next_hop,
-                path_id: old.path_id,
-                ..Attributes::default()
-            };
             replaced
-                .entry((key.target.clone(), slim, key.prefix.addr().is_ipv4()))
+                .entry((key.target.clone(), old.clone(), key.prefix.addr().is_ipv4()))
                 .or_default()
                 .push(key.prefix);
         }
@@ -203,10 +198,31 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "neighbor * withdraw attributes next-hop self nlri 192.0.2.9/32\n",
+                "neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.9/32\n",
                 "neighbor * announce attributes next-hop self med 100 nlri 2001:db8::1/128\n",
                 "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32\n",
                 "neighbor * announce attributes next-hop self med 150 nlri 192.0.2.3/32\n",
+            ]
+        );
+    }
+
+    /// Regression (docs/reliability.md, finding 2): ExaBGP replaces a queued announce only with
+    /// a withdraw in the same attribute set.
+    #[test]
+    fn a_withdraw_carries_the_attributes_it_was_announced_with() {
+        let (key, mut attrs) = mk_route("192.0.2.5/32", 100);
+        attrs.communities = "65535:0".parse().unwrap();
+        let announced: Rib = [(key, attrs)].into();
+        let lines: Vec<String> = commands(&Rib::new(), &announced, 10)
+            .into_iter()
+            .chain(commands(&announced, &Rib::new(), 10))
+            .map(|b| b.line)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "neighbor * announce attributes next-hop self med 100 community [ 65535:0 ] nlri 192.0.2.5/32\n",
+                "neighbor * withdraw attributes next-hop self med 100 community [ 65535:0 ] nlri 192.0.2.5/32\n",
             ]
         );
     }
@@ -249,7 +265,7 @@ mod tests {
             lines,
             [
                 "neighbor * announce attributes next-hop self med 100 path-information 2 nlri 192.0.2.1/32\n",
-                "neighbor * withdraw attributes next-hop self path-information 1 nlri 192.0.2.1/32\n",
+                "neighbor * withdraw attributes next-hop self med 100 path-information 1 nlri 192.0.2.1/32\n",
             ]
         );
         let mut rib = announced.clone();

@@ -57,7 +57,9 @@ impl fmt::Display for NextHop {
     }
 }
 
-/// Attributes written on announce lines (withdraws keep only next hop and path id).
+/// A route's attributes. Announce lines carry them all; so do withdraws in the bulk form (see
+/// [`BulkCommand`]); a withdraw in the `route` form (the healthcheck's, as ExaBGP's own writes it)
+/// keeps only next hop and path id.
 ///
 /// Numbers are signed because ExaBGP's healthcheck writes negative values unchanged; the agent
 /// only ever builds them from unsigned fields.
@@ -166,6 +168,13 @@ impl RouteCommand<'_> {
 
 /// Many prefixes sharing one set of attributes, in ExaBGP's bulk form:
 /// `neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32`.
+///
+/// A withdraw carries the very attributes the routes were announced with. ExaBGP 5.0.15 queues
+/// the changes for a neighbor per attribute set, and a withdraw replaces a queued announce of the
+/// same route only within the same set: with other attributes both stay queued, and the first
+/// UPDATE pass of a new session drops every withdraw, so the announce would go out alone
+/// (docs/reliability.md, "What the suite found", 2). Outside a session's first pass the sets go
+/// out in the order they were first queued, not in the order of the commands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkCommand<'a> {
     /// The neighbors it is for.
@@ -189,9 +198,7 @@ impl BulkCommand<'_> {
             self.action.word(),
             self.attributes.next_hop
         );
-        if self.action == Action::Announce {
-            self.attributes.write_announce_attrs(&mut out);
-        }
+        self.attributes.write_announce_attrs(&mut out);
         self.attributes.write_path_id(&mut out);
         out.push_str(" nlri");
         for p in self.prefixes {
@@ -291,7 +298,7 @@ mod tests {
         };
         assert_eq!(
             cmd.to_line(),
-            "neighbor * withdraw attributes next-hop self nlri 192.0.2.1/32 192.0.2.2/32\n"
+            "neighbor * withdraw attributes next-hop self med 150 nlri 192.0.2.1/32 192.0.2.2/32\n"
         );
     }
 

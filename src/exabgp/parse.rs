@@ -63,27 +63,12 @@ pub struct ParsedCommand<'a> {
     pub announce: bool,
     /// The `neighbor …` part.
     pub target: &'a str,
-    /// The next hop word.
-    pub next_hop: &'a str,
+    /// The attribute words, `next-hop NH` first: `next-hop self med 100 path-information 2`.
+    pub attributes: String,
     /// The path id, when given.
     pub path_id: Option<&'a str>,
     /// The prefixes.
     pub prefixes: Vec<&'a str>,
-}
-
-impl ParsedCommand<'_> {
-    /// The withdraw line for one of the prefixes (without the newline).
-    pub fn withdraw_line(&self, prefix: &str) -> String {
-        let mut line = format!(
-            "{} withdraw route {prefix} next-hop {}",
-            self.target, self.next_hop
-        );
-        if let Some(id) = self.path_id {
-            line.push_str(" path-information ");
-            line.push_str(id);
-        }
-        line
-    }
 }
 
 /// Parses a route command in either form our encoder writes:
@@ -101,23 +86,26 @@ pub fn parse_command(line: &str) -> Option<ParsedCommand<'_>> {
             .and_then(|i| words.get(i + 1))
             .copied()
     };
-    let next_hop = value_after("next-hop")?;
+    value_after("next-hop")?;
     let path_id = value_after("path-information");
-    let prefixes = match words.first() {
-        Some(&"route") => vec![*words.get(1)?],
+    let (attributes, prefixes) = match words.first() {
+        Some(&"route") => (words.get(2..)?, vec![*words.get(1)?]),
         Some(&"attributes") => {
             let at = words.iter().position(|w| *w == "nlri")?;
-            words.get(at + 1..)?.to_vec()
+            (words.get(1..at)?, words.get(at + 1..)?.to_vec())
         }
         _ => return None,
     };
-    if prefixes.is_empty() || prefixes.iter().any(|p| p.parse::<ipnet::IpNet>().is_err()) {
+    if attributes.first() != Some(&"next-hop")
+        || prefixes.is_empty()
+        || prefixes.iter().any(|p| p.parse::<ipnet::IpNet>().is_err())
+    {
         return None;
     }
     Some(ParsedCommand {
         announce,
         target,
-        next_hop,
+        attributes: attributes.join(" "),
         path_id,
         prefixes,
     })
@@ -150,19 +138,24 @@ mod tests {
     }
 
     #[test]
-    fn both_forms_parse_and_give_withdraw_lines() {
+    fn both_forms_parse_with_their_attributes() {
         let c = parse_command("neighbor 10.0.0.1, neighbor 10.0.0.2 announce route 192.0.2.1/32 next-hop self med 100 path-information 3\n").unwrap();
         assert!(c.announce);
-        assert_eq!(
-            c.withdraw_line("192.0.2.1/32"),
-            "neighbor 10.0.0.1, neighbor 10.0.0.2 withdraw route 192.0.2.1/32 next-hop self path-information 3"
-        );
+        assert_eq!(c.target, "neighbor 10.0.0.1, neighbor 10.0.0.2");
+        assert_eq!(c.attributes, "next-hop self med 100 path-information 3");
+        assert_eq!(c.path_id, Some("3"));
+        assert_eq!(c.prefixes, ["192.0.2.1/32"]);
         let c = parse_command(
-            "neighbor * withdraw attributes next-hop fd00::1 nlri 2001:db8::1/128 2001:db8::2/128",
+            "neighbor * withdraw attributes next-hop fd00::1 med 5 nlri 2001:db8::1/128 2001:db8::2/128",
         )
         .unwrap();
         assert!(!c.announce);
+        assert_eq!(c.attributes, "next-hop fd00::1 med 5");
         assert_eq!(c.prefixes, ["2001:db8::1/128", "2001:db8::2/128"]);
+        assert!(
+            parse_command("neighbor * announce attributes med 5 next-hop self nlri 192.0.2.1/32")
+                .is_none()
+        );
         assert!(parse_command("kube-anycast sync-done").is_none());
         assert!(parse_command("kube-anycast keepalive").is_none());
         assert!(parse_command("neighbor * announce route junk next-hop self").is_none());

@@ -9,7 +9,7 @@
 //! TARGET = neighbor * | neighbor IP(, neighbor IP)*
 //! ATTRS  = [med N] [local-preference N] [community [ C+ ]] [extended-community [ E+ ]]
 //!          [large-community [ L+ ]] [as-path [ ASN+ ]] [path-information N]    (in this order;
-//!          a withdraw carries path-information only)
+//!          a `route` withdraw carries path-information only, an `attributes` one all of them)
 //! ```
 //!
 //! Values are re-parsed with their own parsers (`std` for numbers and addresses, the typed
@@ -93,7 +93,8 @@ fn check_words(words: &[&str]) -> Result<Checked, String> {
         w => return Err(format!("next-hop {w:?} is neither self nor an address")),
     }
     at += 1;
-    check_sections(words, &mut at, announce)?;
+    // The bulk withdraw repeats the announce's attributes (ExaBGP queues changes per set).
+    check_sections(words, &mut at, announce || bulk)?;
     if bulk {
         expect(words, &mut at, "nlri")?;
         while at < words.len() {
@@ -139,7 +140,7 @@ fn check_target(words: &[&str], at: &mut usize) -> Result<Vec<IpAddr>, String> {
     }
 }
 
-fn check_sections(words: &[&str], at: &mut usize, announce: bool) -> Result<(), String> {
+fn check_sections(words: &[&str], at: &mut usize, all_allowed: bool) -> Result<(), String> {
     let mut next = 0;
     while let Some(word) = words.get(*at) {
         let Some(i) = SECTIONS.iter().position(|s| s == word) else {
@@ -148,8 +149,8 @@ fn check_sections(words: &[&str], at: &mut usize, announce: bool) -> Result<(), 
         if i < next {
             return Err(format!("{word} out of order or repeated"));
         }
-        if !announce && *word != "path-information" {
-            return Err(format!("{word} on a withdraw"));
+        if !all_allowed && *word != "path-information" {
+            return Err(format!("{word} on a route withdraw"));
         }
         next = i + 1;
         *at += 1;

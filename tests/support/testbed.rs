@@ -396,6 +396,26 @@ impl Testbed {
         self.control("gobgpd.sh", "start");
     }
 
+    /// Starts gobgpd again and returns once it listens, without waiting for the session (which
+    /// cannot come up while [`Testbed::blackhole_peer`] is on).
+    pub fn start_gobgpd_listening(&self) {
+        let mut cmd = self.script("gobgpd.sh");
+        cmd.arg("start").env("KAT_TESTBED_WAIT", "0");
+        let out = self.run(cmd, "gobgpd.sh");
+        assert!(
+            out.status.success(),
+            "gobgpd.sh start (no wait) failed:\n{}",
+            stderr(&out)
+        );
+    }
+
+    /// `on`: ExaBGP's packets to gobgpd go nowhere, so a connection attempt hangs instead of
+    /// failing (and ExaBGP keeps its queued updates); `off`: they flow again, and a hanging
+    /// attempt completes at its next SYN retransmit (`tests/testbed/blackhole.sh`).
+    pub fn blackhole_peer(&self, on: bool) {
+        self.control("blackhole.sh", if on { "on" } else { "off" });
+    }
+
     fn control(&self, script: &str, action: &str) {
         let mut cmd = self.script(script);
         cmd.arg(action);

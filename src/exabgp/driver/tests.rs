@@ -90,7 +90,7 @@ async fn nothing_is_sent_before_the_agent_knows_what_it_wants() {
     wait_generation(&mut s.applied_rx, 2).await;
     s.desired_tx.send_replace(desired(3, &[]));
     s.fake
-        .expect("neighbor * withdraw attributes next-hop self nlri 192.0.2.1/32")
+        .expect("neighbor * withdraw attributes next-hop self med 150 nlri 192.0.2.1/32")
         .await;
     s.fake.answer("done").await;
     wait_generation(&mut s.applied_rx, 3).await;
