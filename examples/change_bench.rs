@@ -39,7 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .append(true)
                 .open(path)?;
             if fresh {
-                writeln!(file, "services\tsource_ms\tengine_ms\twriter_ms\tmetrics_ms")?;
+                writeln!(
+                    file,
+                    "services\tsource_ms\tengine_ms\twriter_ms\tmetrics_ms"
+                )?;
             }
             Some(file)
         }
@@ -56,7 +59,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             m[0], m[1], m[2], m[3]
         );
         if let Some(file) = tsv.as_mut() {
-            writeln!(file, "{n}\t{:.4}\t{:.4}\t{:.4}\t{:.4}", m[0], m[1], m[2], m[3])?;
+            writeln!(
+                file,
+                "{n}\t{:.4}\t{:.4}\t{:.4}\t{:.4}",
+                m[0], m[1], m[2], m[3]
+            )?;
         }
     }
     Ok(())
