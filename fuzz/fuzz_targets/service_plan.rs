@@ -40,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
                 probes: probes.iter().map(|p| (p.name.clone(), true)).collect(),
             },
         );
-        inputs.services.insert(key, std::sync::Arc::new(service.clone()));
+        inputs
+            .services
+            .insert(key, std::sync::Arc::new(service.clone()));
         let up = plan(&inputs).rib;
         inputs.node.shutting_down = true;
         let draining = plan(&inputs).rib;
