@@ -22,32 +22,20 @@ use kube_anycast::plan::{
 
 const CHANGES: u32 = 200;
 
+mod common;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut sizes: Vec<u32> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    if sizes.is_empty() {
-        sizes.push(1000);
-    }
-    let mut tsv = match std::env::var_os("BENCH_OUT") {
-        Some(dir) => {
-            let path = std::path::Path::new(&dir).join("change.tsv");
-            let fresh = !path.exists();
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?;
-            if fresh {
-                writeln!(
-                    file,
-                    "services\tsource_ms\tengine_ms\twriter_ms\tmetrics_ms"
-                )?;
-            }
-            Some(file)
-        }
-        None => None,
-    };
+    let sizes = common::sizes()?;
+    let mut tsv = common::tsv(
+        "change",
+        &[
+            "services",
+            "source_ms",
+            "engine_ms",
+            "writer_ms",
+            "metrics_ms",
+        ],
+    )?;
     println!(
         "| services | source | engine | status writer | metrics | total |\n|---:|---:|---:|---:|---:|---:|"
     );

@@ -9,29 +9,11 @@ use std::time::{Duration, Instant};
 use kube_anycast::crd::{AnycastPoolSpec, AnycastServiceSpec};
 use kube_anycast::plan::{Inputs, LocalHealth, ServiceKey, plan, validate_pool, validate_service};
 
+mod common;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut sizes: Vec<u32> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
-    if sizes.is_empty() {
-        sizes.push(1000);
-    }
-    let mut tsv = match std::env::var_os("BENCH_OUT") {
-        Some(dir) => {
-            let path = std::path::Path::new(&dir).join("plan.tsv");
-            let fresh = !path.exists();
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?;
-            if fresh {
-                writeln!(file, "services\troutes\tmedian_ms\tmax_ms")?;
-            }
-            Some(file)
-        }
-        None => None,
-    };
+    let sizes = common::sizes()?;
+    let mut tsv = common::tsv("plan", &["services", "routes", "median_ms", "max_ms"])?;
     println!("| services | routes | median | max |\n|---:|---:|---:|---:|");
     for n in sizes {
         let (routes, median, max) = measure(n)?;
