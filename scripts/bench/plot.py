@@ -117,6 +117,27 @@ def planning(results: Path, out: Path):
     save(fig, out, "plan")
 
 
+def change(results: Path, out: Path):
+    """The agent's CPU per Kubernetes change, stacked by task (change_bench)."""
+    data = rows(results, "change")
+    if not data:
+        return
+    labels = [f"{int(r['services']):,}" for r in data]
+    phases = (("source_ms", "source"), ("engine_ms", "engine"),
+              ("writer_ms", "status writer"), ("metrics_ms", "metrics"))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    bottom = [0.0] * len(data)
+    for column, name in phases:
+        values = [float(r[column]) for r in data]
+        ax.bar(labels, values, bottom=bottom, label=name)
+        bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_xlabel("AnycastServices (one Pod's readiness changes)")
+    ax.set_ylabel("agent CPU per change, ms (median)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend()
+    save(fig, out, "change")
+
+
 def detection(results: Path, out: Path):
     data = rows(results / "detect", "detect")
     if not data:
@@ -181,7 +202,7 @@ def kubernetes(results: Path, out: Path):
 def main():
     results, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    for plot in (planning, healthcheck, fleet, routes, detection, kubernetes):
+    for plot in (planning, change, healthcheck, fleet, routes, detection, kubernetes):
         plot(results, out)
 
 
