@@ -13,7 +13,10 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use support::agent::{Agent, POOL, Probe, Workdir, has_vip, probe, service, tail, wait_log};
+use support::agent::{
+    Agent, DUAL_STACK_POOL, EXA_ADDR6, POOL, Probe, Workdir, has_vip, probe, service, tail,
+    wait_log,
+};
 use support::testbed::{Route, Testbed, wait_until};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -521,5 +524,91 @@ fn routes_withdrawn_while_the_session_is_down_stay_withdrawn_when_it_comes_back(
             bed.log_tails()
         );
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// IPv6 through the whole chain: an IPv6-only and a dual-stack service from one pool reach
+/// gobgpd as /128s at their MED with the agent's `--ipv6-next-hop` (the bed's one session is
+/// IPv4, where ExaBGP refuses `next-hop self` for IPv6), their VIPs go on lo, a failing probe
+/// withdraws the IPv6-only route, and SIGTERM drains and withdraws everything.
+#[test]
+fn ipv6_and_dual_stack_services_are_announced_withdrawn_and_drained() {
+    const V6: &str = "2001:db8::10/128";
+    const DUAL_V4: &str = "192.0.2.11/32";
+    const DUAL_V6: &str = "2001:db8::11/128";
+    let work = Workdir::new("ipv6");
+    work.write("pool.yaml", DUAL_STACK_POOL);
+    work.set_flag("v6", true);
+    work.set_flag("dual", true);
+    work.write(
+        "v6.yaml",
+        &service(&work, "v6", &["2001:db8::10"], &[probe("v6")]),
+    );
+    work.write(
+        "dual.yaml",
+        &service(
+            &work,
+            "dual",
+            &["192.0.2.11", "2001:db8::11"],
+            &[probe("dual")],
+        ),
+    );
+    let bed = work.bed("30s");
+    let mut agent = Agent::start(&bed, &work);
+    let rib = bed.wait_for("all three up at MED 100", WAIT, |rib| {
+        [V6, DUAL_V4, DUAL_V6]
+            .iter()
+            .all(|p| med_of(rib, p) == Some(100))
+    });
+    let next_hop = |prefix: &str| {
+        rib.iter()
+            .find(|r| r.prefix == prefix)
+            .and_then(|r| r.next_hop)
+            .map(|ip| ip.to_string())
+    };
+    assert_eq!(next_hop(V6).as_deref(), Some(EXA_ADDR6));
+    assert_eq!(next_hop(DUAL_V6).as_deref(), Some(EXA_ADDR6));
+    assert_eq!(
+        next_hop(DUAL_V4).as_deref(),
+        Some("10.255.0.1"),
+        "IPv4 keeps next-hop self"
+    );
+    for vip in ["2001:db8::10", "2001:db8::11", "192.0.2.11"] {
+        assert!(has_vip(&bed, vip), "{vip} on lo while announced");
+    }
+
+    work.set_flag("v6", false);
+    bed.wait_for("v6 withdrawn when its probe fails", WAIT, |rib| {
+        !has(rib, V6) && med_of(rib, DUAL_V6) == Some(100) && med_of(rib, DUAL_V4) == Some(100)
+    });
+    wait_until(
+        "the withdrawn VIP off lo",
+        WAIT,
+        || (!has_vip(&bed, "2001:db8::10")).then_some(()),
+        || tail(&work.log(), 20),
+    );
+
+    agent.signal(Signal::SIGTERM);
+    bed.wait_for(
+        "the IPv6 route drains with GRACEFUL_SHUTDOWN",
+        WAIT,
+        |rib| {
+            rib.iter()
+                .any(|r| r.prefix == DUAL_V6 && r.communities.iter().any(|c| c == "65535:0"))
+        },
+    );
+    bed.wait_for(
+        "everything withdrawn after the drain",
+        WAIT,
+        <[Route]>::is_empty,
+    );
+    let status = agent.wait_exit(WAIT, &work);
+    assert!(
+        status.success(),
+        "exit status {status:?}; {}",
+        tail(&work.log(), 20)
+    );
+    for vip in ["2001:db8::11", "192.0.2.11"] {
+        assert!(!has_vip(&bed, vip), "{vip} removed from lo");
     }
 }

@@ -4,7 +4,7 @@
 
 pub mod files;
 
-use std::net::SocketAddr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -69,6 +69,11 @@ pub struct AgentArgs {
     /// The longest drain at shutdown (GRACEFUL_SHUTDOWN per pool policy), then withdraw.
     #[arg(long, env = "KUBE_ANYCAST_DRAIN_DELAY", default_value = "30s", value_parser = parse_duration)]
     pub drain_delay: Duration,
+    /// The next hop of IPv6 routes whose service says `nextHop: self` (the default), e.g. this
+    /// node's IPv6 address. Needed when IPv6 routes go over an IPv4 BGP session: ExaBGP refuses
+    /// `next-hop self` for them there. Unset: `self`, which needs an IPv6 session.
+    #[arg(long, env = "KUBE_ANYCAST_IPV6_NEXT_HOP")]
+    pub ipv6_next_hop: Option<Ipv6Addr>,
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
@@ -189,6 +194,7 @@ async fn run(args: AgentArgs, source: SourceKind) -> u8 {
         config: EngineConfig {
             drain_limit: args.drain_delay,
             withdraw_timeout: Duration::from_secs(10),
+            ipv6_next_hop: args.ipv6_next_hop,
         },
     };
     engine.run(shutdown_signal()).await;

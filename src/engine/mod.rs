@@ -13,6 +13,7 @@ pub mod rollout;
 pub mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv6Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use tokio::time::Instant;
 use self::probes::{ProbeKey, probe_jobs};
 use self::world::World;
 use crate::exabgp::driver::{Applied, Desired};
-use crate::model::Rib;
+use crate::model::{Rib, with_ipv6_next_hop};
 use crate::netlink::vips::Vips;
 use crate::plan::{Inputs, LocalHealth, Plan, ServiceKey, plan, replan};
 use crate::probe::schedule::{ProbeJob, ProbeSet, Verdict};
@@ -34,6 +35,8 @@ pub struct EngineConfig {
     pub drain_limit: Duration,
     /// How long to wait for ExaBGP to acknowledge the final withdraws.
     pub withdraw_timeout: Duration,
+    /// The next hop of IPv6 routes whose service says `self` (see [`with_ipv6_next_hop`]).
+    pub ipv6_next_hop: Option<Ipv6Addr>,
 }
 
 /// The engine's channels and drivers.
@@ -264,6 +267,7 @@ impl Engine {
 
     /// Hands a RIB to the driver unless it is the one it already has.
     fn publish(&self, st: &mut State, rib: Rib) {
+        let rib = with_ipv6_next_hop(rib, self.config.ipv6_next_hop);
         if st.last_rib.as_ref() != Some(&rib) {
             st.generation += 1;
             st.last_rib = Some(rib.clone());

@@ -180,6 +180,12 @@ pub struct RelayConfig {
 enum Origin {
     Agent,
     Relay,
+    /// The agent's sync marker: never written to ExaBGP, answered `done` by the relay once
+    /// ExaBGP has answered every line before it. Answered at once, it would overtake the
+    /// answers still due to the agent, and the driver, which pairs answers with its lines in
+    /// order, would take an `error` for the next line's (so an IPv6 route ExaBGP refused during
+    /// a replay counted as announced).
+    SyncMarker,
 }
 
 type AgentConn = (
@@ -285,6 +291,7 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
         if for_agent {
             self.send_to_agent(&format!("{line}\n")).await;
         }
+        self.answer_sync_markers().await;
         if let Some(addr) = session_up(line)
             && self.synced
         {
@@ -297,6 +304,8 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
     async fn on_agent_line(&mut self, line: &str) -> std::io::Result<()> {
         match self.tracker.on_agent_line(line) {
             AgentLine::SyncDone => {
+                self.origins.push_back(Origin::SyncMarker);
+                self.answer_sync_markers().await;
                 self.lease_deadline = None;
                 let stale = self.tracker.take_unconfirmed();
                 if !stale.is_empty() {
@@ -310,7 +319,6 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
                 self.synced = true;
                 let eor = self.end_of_rib.after_replay();
                 self.write(&eor, Origin::Relay).await?;
-                self.send_to_agent("done\n").await;
             }
             AgentLine::Forward { withdraws_before } => {
                 self.write(&withdraws_before, Origin::Relay).await?;
@@ -325,6 +333,14 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
             }
         }
         Ok(())
+    }
+
+    /// Answers the sync markers that no answer from ExaBGP is due before, in order.
+    async fn answer_sync_markers(&mut self) {
+        while self.origins.front() == Some(&Origin::SyncMarker) {
+            self.origins.pop_front();
+            self.send_to_agent("done\n").await;
+        }
     }
 
     /// A write that the agent does not take before its silence deadline (a hung agent with a

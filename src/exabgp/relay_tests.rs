@@ -343,3 +343,60 @@ async fn a_withdraw_goes_out_in_every_set_and_only_the_agents_lines_are_answered
     );
     let _ = std::fs::remove_file(&socket);
 }
+
+/// Regression: the relay answered the agent's sync marker at once, before ExaBGP answered the
+/// lines sent before it, so the driver paired ExaBGP's `error` for a refused line with the next
+/// line (an IPv6 route refused for `next-hop self` on an IPv4 session counted as announced, and
+/// the IPv4 route after it as refused). Answers reach the agent in the order of its lines.
+#[tokio::test(start_paused = true)]
+async fn the_sync_marker_is_answered_after_the_lines_before_it() {
+    let lease = Duration::from_secs(30);
+    let socket = socket_path("syncorder");
+    let agent = FakeAgent::listen(&socket);
+    let mut exabgp = start_relay(&socket, lease);
+    let mut conn = agent.accept(lease).await;
+    let refused = "neighbor * announce attributes next-hop self med 100 nlri 2001:db8::1/128";
+    conn.send(refused).await;
+    conn.send(ANNOUNCE).await;
+    conn.send("kube-anycast sync-done").await;
+    for want in [refused, ANNOUNCE] {
+        let got = tokio::time::timeout(Duration::from_secs(5), exabgp.lines.next_line())
+            .await
+            .expect("a line in time")
+            .unwrap();
+        assert_eq!(got.as_deref(), Some(want));
+    }
+    let early = tokio::time::timeout(Duration::from_secs(1), conn.lines.next_line()).await;
+    assert!(
+        early.is_err(),
+        "answered before ExaBGP answered anything: {early:?}"
+    );
+    exabgp.say("error\ndone\n").await;
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let answer = tokio::time::timeout(Duration::from_secs(5), conn.lines.next_line())
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        answers.push(answer.unwrap_or_default());
+    }
+    assert_eq!(answers, ["error", "done", "done"]);
+    let _ = std::fs::remove_file(&socket);
+}
+
+/// With nothing due from ExaBGP, the sync marker is answered at once.
+#[tokio::test(start_paused = true)]
+async fn a_sync_marker_with_nothing_pending_is_answered_at_once() {
+    let lease = Duration::from_secs(30);
+    let socket = socket_path("syncnow");
+    let agent = FakeAgent::listen(&socket);
+    let _exabgp = start_relay(&socket, lease);
+    let mut conn = agent.accept(lease).await;
+    conn.send("kube-anycast sync-done").await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), conn.lines.next_line())
+        .await
+        .expect("an answer in time")
+        .unwrap();
+    assert_eq!(answer.as_deref(), Some("done"));
+    let _ = std::fs::remove_file(&socket);
+}

@@ -24,6 +24,17 @@ metadata: {name: lab}
 spec: {cidrs: [192.0.2.0/24], allowExec: true, drain: {mode: GracefulShutdown, delay: 3s}}
 ";
 
+/// [`POOL`] with `2001:db8::/64` too, for dual-stack services.
+pub const DUAL_STACK_POOL: &str = r"apiVersion: kube-anycast.io/v1alpha1
+kind: AnycastPool
+metadata: {name: lab}
+spec: {cidrs: [192.0.2.0/24, 2001:db8::/64], allowExec: true, drain: {mode: GracefulShutdown, delay: 3s}}
+";
+
+/// The speaker's IPv6 address on the bed's link (`EXA_ADDR6` in `tests/testbed/lib.sh`): the
+/// agent's `--ipv6-next-hop`, since the bed's one BGP session is IPv4.
+pub const EXA_ADDR6: &str = "fd00:255::1";
+
 /// A temp directory holding `services/` (the agent's documents), flag files for exec probes and
 /// the relay socket; removed on drop.
 pub struct Workdir {
@@ -205,6 +216,7 @@ impl Agent {
             .arg(work.socket())
             .args(["--metrics-listen", "127.0.0.1:9180"])
             .args(["--vip-interface", "lo", "--drain-delay", "30s"])
+            .args(["--ipv6-next-hop", EXA_ADDR6])
             .args(["--log-format", "json"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
