@@ -79,15 +79,6 @@ pub fn parse_command(line: &str) -> Option<ParsedCommand<'_>> {
     let line = line.trim_end_matches(['\r', '\n']);
     let (target, rest, announce) = split_action(line)?;
     let words: Vec<&str> = rest.split(' ').collect();
-    let value_after = |key: &str| {
-        words
-            .iter()
-            .position(|w| *w == key)
-            .and_then(|i| words.get(i + 1))
-            .copied()
-    };
-    value_after("next-hop")?;
-    let path_id = value_after("path-information");
     let (attributes, prefixes) = match words.first() {
         Some(&"route") => (words.get(2..)?, vec![*words.get(1)?]),
         Some(&"attributes") => {
@@ -96,6 +87,17 @@ pub fn parse_command(line: &str) -> Option<ParsedCommand<'_>> {
         }
         _ => return None,
     };
+    // Values are read among the attribute words only: in `next-hop nlri P` the word after
+    // next-hop is the prefix list's keyword, not a next hop.
+    let value_after = |key: &str| {
+        attributes
+            .iter()
+            .position(|w| *w == key)
+            .and_then(|i| attributes.get(i + 1))
+            .copied()
+    };
+    value_after("next-hop")?;
+    let path_id = value_after("path-information");
     if attributes.first() != Some(&"next-hop")
         || prefixes.is_empty()
         || prefixes.iter().any(|p| p.parse::<ipnet::IpNet>().is_err())
@@ -128,6 +130,15 @@ mod tests {
     use super::*;
     use crate::exabgp::encode::{Action, Attributes, BulkCommand, NextHop, RouteCommand, Target};
     use proptest::prelude::*;
+
+    #[test]
+    fn a_next_hop_without_a_value_is_not_a_command() {
+        // Found by fuzzing: the word after `next-hop` was the `nlri` keyword.
+        assert!(parse_command("neighbor * withdraw attributes next-hop nlri 495::/8").is_none());
+        assert!(parse_command("neighbor * withdraw route 192.0.2.1/32 next-hop").is_none());
+        let ok = parse_command("neighbor * withdraw attributes next-hop self nlri 192.0.2.1/32");
+        assert_eq!(ok.map(|c| c.attributes), Some("next-hop self".to_owned()));
+    }
 
     #[test]
     fn answers() {
