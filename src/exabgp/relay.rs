@@ -188,6 +188,18 @@ enum Origin {
     SyncMarker,
 }
 
+/// The lines of a connection that ended: the answers ExaBGP still owes them go nowhere (the next
+/// agent, which pairs answers with its own lines in order, would take them for its own), and its
+/// sync markers are never answered.
+fn orphan_agent_lines(origins: &mut VecDeque<Origin>) {
+    origins.retain(|o| *o != Origin::SyncMarker);
+    for origin in origins.iter_mut() {
+        if *origin == Origin::Agent {
+            *origin = Origin::Relay;
+        }
+    }
+}
+
 type AgentConn = (
     tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
     tokio::net::unix::OwnedWriteHalf,
@@ -360,6 +372,7 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
     /// earlier lease still runs).
     fn disconnected(&mut self) {
         self.agent = None;
+        orphan_agent_lines(&mut self.origins);
         self.lease_deadline
             .get_or_insert(Instant::now() + self.lease);
     }
@@ -370,6 +383,7 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
     fn silent(&mut self) {
         tracing::warn!(lease = ?self.lease, "no message from the agent for the lease (hung?); dropping its connection");
         self.agent = None;
+        orphan_agent_lines(&mut self.origins);
         let over = self.heard + self.lease;
         self.lease_deadline = Some(self.lease_deadline.map_or(over, |d| d.min(over)));
     }
