@@ -11,7 +11,7 @@
 //! Seeded: `KAT_CHAOS_SEED` replays a run's choices. Bounds: `KAT_CHAOS_FAULTS` and
 //! `KAT_CHAOS_SECONDS` (standalone, default 24 faults or 110 s, whichever comes first),
 //! `KAT_CHAOS_RESTARTS` (graceful restart, default 4), `KAT_CHAOS_K8S_FAULTS` and
-//! `KAT_CHAOS_K8S_SECONDS` (Kubernetes, default 8 or 60 s). Loopback and the test's own network
+//! `KAT_CHAOS_K8S_SECONDS` (Kubernetes, default 10 or 60 s). Loopback and the test's own network
 //! namespaces only. Needs root and the control-plane binaries; fails loudly without them.
 
 #[allow(
@@ -210,7 +210,12 @@ impl Node<'_> {
                 self.start_agent();
                 (Instant::now(), None, None)
             }
-            Fault::ApiServerStop | Fault::EtcdStop | Fault::AgentKillInOutage => {
+            Fault::ApiServerStop
+            | Fault::EtcdStop
+            | Fault::AgentKillInOutage
+            | Fault::ApiServerKill
+            | Fault::EtcdKill
+            | Fault::ControlPlaneKill => {
                 unreachable!("control-plane faults belong to the Kubernetes scenario")
             }
         }

@@ -437,7 +437,7 @@ async fn dropping_a_control_plane_stops_its_processes() {
         .unwrap();
     let version = cp.admin_client().apiserver_version().await.unwrap();
     assert_eq!(version.git_version, controlplane::k8s_version().unwrap());
-    let (pids, dir) = (cp.pids().to_vec(), cp.dir().to_path_buf());
+    let (pids, dir) = (cp.pids(), cp.dir().to_path_buf());
     assert_eq!(pids.len(), 2);
     assert!(dir.is_dir());
 
@@ -450,6 +450,46 @@ async fn dropping_a_control_plane_stops_its_processes() {
         );
     }
     assert!(!dir.exists(), "{} left behind", dir.display());
+}
+
+/// `kill -9` and restart keep the control plane's state: etcd comes back on its data dir,
+/// kube-apiserver on its port with its certificates and tokens (the chaos suite relies on it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_servers_restart_with_their_state() {
+    let cp = tokio::task::spawn_blocking(controlplane::ControlPlane::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let ns = controlplane::test_namespace(&cp.admin_client(), "restart").await;
+    let before = cp.pids();
+    for name in ["kube-apiserver", "etcd"] {
+        tokio::task::block_in_place(|| cp.kill_server(name)).unwrap();
+        assert_eq!(cp.pid_of(name), None, "{name} has no PID while killed");
+    }
+    for name in ["etcd", "kube-apiserver"] {
+        tokio::task::block_in_place(|| cp.restart_server(name)).unwrap();
+    }
+    let after = cp.pids();
+    assert_eq!(after.len(), 2);
+    assert!(
+        after.iter().all(|pid| !before.contains(pid)),
+        "{before:?} -> {after:?}"
+    );
+    // A new client: the old one's connections went with the killed server.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cp.admin_client());
+    let deadline = Instant::now() + Duration::from_mins(1);
+    let found = loop {
+        match namespaces.get(&ns).await {
+            Ok(found) => break found,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("not yet: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("namespace {ns} after the restart: {e}"),
+        }
+    };
+    assert_eq!(found.metadata.name.as_deref(), Some(ns.as_str()));
+    tokio::task::spawn_blocking(move || drop(cp)).await.unwrap();
 }
 
 /// `crds/` files may hold several documents, comments and empty documents.

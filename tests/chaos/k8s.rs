@@ -2,7 +2,9 @@
 //! would stall other tests). Pods flap Ready through the API; two of the four services also
 //! have an exec probe on a flag file, which flaps while the API server is away. Faults:
 //! kube-apiserver or etcd frozen (`SIGSTOP`, later `SIGCONT`), and both frozen with the agent
-//! killed and restarted during the outage. Fail static: ready routes stay through the outage, a
+//! killed and restarted during the outage; and kube-apiserver, etcd or both killed (`kill -9`)
+//! and started again after a pause with the same command line and etcd data dir, as in a
+//! control-plane crash or upgrade. Fail static: ready routes stay through the outage, a
 //! failing probe still withdraws, and a new agent that cannot reach the API server announces
 //! nothing new while the relay's lease holds the old agent's routes.
 
@@ -93,18 +95,50 @@ impl Cluster {
         )
     }
 
-    /// kube-apiserver's and etcd's PIDs, by their names among the control plane's own.
+    /// kube-apiserver's or etcd's current PID (a restart changes it).
     fn pid(&self, name: &str) -> Pid {
         let pid = self
             .cp
-            .pids()
-            .iter()
-            .copied()
-            .find(|p| {
-                std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == name)
-            })
+            .pid_of(name)
             .unwrap_or_else(|| panic!("no {name} among the control plane's processes"));
         Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX))
+    }
+
+    /// `kill -9` the named servers, in order.
+    fn kill_servers(&self, names: &[&'static str]) {
+        for name in names {
+            tokio::task::block_in_place(|| self.cp.kill_server(name))
+                .unwrap_or_else(|e| panic!("kill -9 {name}: {e}"));
+        }
+    }
+
+    /// Starts the named servers again, in order, and waits until kube-apiserver is ready.
+    async fn restart_servers(&self, names: &[&'static str]) {
+        for name in names {
+            tokio::task::block_in_place(|| self.cp.restart_server(name))
+                .unwrap_or_else(|e| panic!("restart {name}: {e}"));
+        }
+        let client = self.cp.admin_client();
+        let restarted = Instant::now();
+        let deadline = restarted + Duration::from_mins(1);
+        loop {
+            let readyz = http::Request::get("/readyz")
+                .body(Vec::new())
+                .unwrap_or_else(|e| panic!("GET /readyz: {e}"));
+            let probe = tokio::time::timeout(Duration::from_secs(2), client.request_text(readyz));
+            if matches!(probe.await, Ok(Ok(_))) {
+                eprintln!(
+                    "[chaos] {names:?} restarted, kube-apiserver ready in {:.1?}",
+                    restarted.elapsed()
+                );
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kube-apiserver not ready a minute after restarting {names:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     fn signal(&self, names: &[&str], signal: Signal) {
@@ -242,13 +276,21 @@ async fn round(
             cl.flap_probes(rng, dead, tl).await;
             cl.start_agent();
         }
+        Fault::ApiServerKill => cl.kill_servers(&["kube-apiserver"]),
+        Fault::EtcdKill => cl.kill_servers(&["etcd"]),
+        Fault::ControlPlaneKill => cl.kill_servers(&["kube-apiserver", "etcd"]),
         _ => {}
     }
     cl.flap_probes(rng, hold, tl).await;
+    // A restart counts as recovered once kube-apiserver is ready again, not at spawn: that is
+    // when the agent's watches can relist (lenient side, as every recovery stamp).
     match fault {
         Fault::ApiServerStop => cl.signal(&["kube-apiserver"], Signal::SIGCONT),
         Fault::EtcdStop => cl.signal(&["etcd"], Signal::SIGCONT),
         Fault::AgentKillInOutage => cl.signal(&["etcd", "kube-apiserver"], Signal::SIGCONT),
+        Fault::ApiServerKill => cl.restart_servers(&["kube-apiserver"]).await,
+        Fault::EtcdKill => cl.restart_servers(&["etcd"]).await,
+        Fault::ControlPlaneKill => cl.restart_servers(&["etcd", "kube-apiserver"]).await,
         _ => {}
     }
     let end = Instant::now();
@@ -263,12 +305,11 @@ async fn round(
 }
 
 /// Resumes the control plane if the scenario stops half way, so nothing stays frozen.
-struct Thaw(Vec<Pid>);
-
-impl Drop for Thaw {
+impl Drop for Cluster {
     fn drop(&mut self) {
-        for pid in &self.0 {
-            let _ = nix::sys::signal::kill(*pid, Signal::SIGCONT);
+        for pid in self.cp.pids() {
+            let pid = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+            let _ = nix::sys::signal::kill(pid, Signal::SIGCONT);
         }
     }
 }
@@ -327,15 +368,17 @@ async fn chaos_kubernetes_agent_through_control_plane_outages() {
         let (bed, samples, stop) = (bed.clone(), samples.clone(), stop.clone());
         std::thread::spawn(move || run_sampler(&bed, &samples, &stop, SAMPLE_EVERY))
     };
-    let _thaw = Thaw(vec![cl.pid("etcd"), cl.pid("kube-apiserver")]);
     let menu = [
         (Fault::ApiServerStop, 3),
         (Fault::EtcdStop, 2),
         (Fault::AgentKillInOutage, 2),
+        (Fault::ApiServerKill, 2),
+        (Fault::EtcdKill, 2),
+        (Fault::ControlPlaneKill, 1),
         (Fault::None, 1),
     ];
     let weights: Vec<u32> = menu.iter().map(|(_, w)| *w).collect();
-    let faults = env_number("KAT_CHAOS_K8S_FAULTS", 8);
+    let faults = env_number("KAT_CHAOS_K8S_FAULTS", 10);
     let budget = Duration::from_secs(env_number("KAT_CHAOS_K8S_SECONDS", 60));
     let mut injected = 0;
     while injected < faults && began.elapsed() < budget {

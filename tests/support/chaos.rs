@@ -121,6 +121,12 @@ pub enum Fault {
     /// `SIGSTOP` kube-apiserver and etcd, `kill -9` the agent during the outage, start a new
     /// one, resume the control plane.
     AgentKillInOutage,
+    /// `kill -9` kube-apiserver, start it again (same flags, same etcd) after a pause.
+    ApiServerKill,
+    /// `kill -9` etcd, start it again on its data dir after a pause.
+    EtcdKill,
+    /// `kill -9` etcd and kube-apiserver together, start both again after a pause.
+    ControlPlaneKill,
 }
 
 impl Fault {
@@ -138,6 +144,9 @@ impl Fault {
             Fault::ApiServerStop => "SIGSTOP/SIGCONT kube-apiserver",
             Fault::EtcdStop => "SIGSTOP/SIGCONT etcd",
             Fault::AgentKillInOutage => "kill -9 agent during API outage",
+            Fault::ApiServerKill => "kill -9 kube-apiserver, restart",
+            Fault::EtcdKill => "kill -9 etcd, restart on its data",
+            Fault::ControlPlaneKill => "kill -9 etcd + kube-apiserver, restart",
         }
     }
 }

@@ -16,7 +16,8 @@ pub struct Ready {
     pub ca_der: Vec<u8>,
     pub admin_token: String,
     pub restricted_token: String,
-    pub pids: Vec<u32>,
+    /// Each server's name and PID.
+    pub pids: Vec<(&'static str, u32)>,
 }
 
 /// Starts etcd and kube-apiserver into `procs` and waits until they serve, CRDs included.

@@ -16,6 +16,10 @@
 //! reason (end of run, panic, SIGKILL). A shell janitor holds a pipe from the test process;
 //! at EOF it makes sure both servers are gone and removes the temp dir. A [`ControlPlane`]
 //! that is dropped stops its processes by PID and removes its temp dir at once.
+//!
+//! A test that owns its [`ControlPlane`] may `kill -9` a server and start it again with the
+//! same command line and files ([`ControlPlane::kill_server`], [`ControlPlane::restart_server`]):
+//! the keeper thread does both, so the new server's parent-death signal follows that thread too.
 
 mod boot;
 pub mod crds;
@@ -23,7 +27,7 @@ mod host;
 mod processes;
 
 use std::path::{Path, PathBuf};
-use std::sync::{OnceLock, mpsc};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -76,13 +80,23 @@ pub async fn test_namespace(client: &Client, prefix: &str) -> String {
     name
 }
 
+/// What the keeper thread does for its [`ControlPlane`] while the servers run.
+enum KeeperCommand {
+    /// `kill -9` the named server and reap it.
+    Kill(&'static str, mpsc::Sender<Result<(), String>>),
+    /// Start the named (killed) server again with its first command line; answers its PID.
+    Restart(&'static str, mpsc::Sender<Result<u32, String>>),
+}
+
 /// A running etcd + kube-apiserver. Dropping it stops both and removes its temp dir.
 pub struct ControlPlane {
     ready: boot::Ready,
+    /// Each server's current PID (a restart changes it).
+    pids: Mutex<Vec<(&'static str, u32)>>,
     dir: PathBuf,
     startup: Duration,
     // Dropping the sender tells the keeper thread to stop the processes.
-    stop_tx: Option<mpsc::Sender<()>>,
+    commands: Option<Mutex<mpsc::Sender<KeeperCommand>>>,
     keeper: Option<thread::JoinHandle<()>>,
 }
 
@@ -93,7 +107,7 @@ impl ControlPlane {
         let bin = host::binary_dir()?;
         let dir = host::fresh_temp_dir()?;
         let (ready_tx, ready_rx) = mpsc::channel();
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let (command_tx, command_rx) = mpsc::channel::<KeeperCommand>();
         let keeper_dir = dir.clone();
         // The thread that spawns the servers must outlive them: the parent-death signal
         // fires when the spawning *thread* exits. For `shared` it blocks until process exit.
@@ -105,7 +119,17 @@ impl ControlPlane {
                 let ok = result.is_ok();
                 let _ = ready_tx.send(result);
                 if ok {
-                    let _ = stop_rx.recv();
+                    // Until the ControlPlane is dropped (the sender with it).
+                    for command in command_rx {
+                        match command {
+                            KeeperCommand::Kill(name, reply) => {
+                                let _ = reply.send(procs.kill(name));
+                            }
+                            KeeperCommand::Restart(name, reply) => {
+                                let _ = reply.send(procs.restart(name));
+                            }
+                        }
+                    }
                 }
                 procs.shutdown();
             })
@@ -129,10 +153,11 @@ impl ControlPlane {
             dir.display()
         );
         Ok(ControlPlane {
+            pids: Mutex::new(ready.pids.clone()),
             ready,
             dir,
             startup,
-            stop_tx: Some(stop_tx),
+            commands: Some(Mutex::new(command_tx)),
             keeper: Some(keeper),
         })
     }
@@ -146,9 +171,59 @@ impl ControlPlane {
             .to_owned()
     }
 
-    /// PIDs of etcd and kube-apiserver.
-    pub fn pids(&self) -> &[u32] {
-        &self.ready.pids
+    /// PIDs of etcd and kube-apiserver, as they are now (a killed server has none).
+    pub fn pids(&self) -> Vec<u32> {
+        self.current_pids().iter().map(|(_, pid)| *pid).collect()
+    }
+
+    /// The current PID of `name` (`etcd` or `kube-apiserver`); `None` while it is killed.
+    pub fn pid_of(&self, name: &str) -> Option<u32> {
+        self.current_pids()
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, pid)| *pid)
+    }
+
+    fn current_pids(&self) -> std::sync::MutexGuard<'_, Vec<(&'static str, u32)>> {
+        self.pids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `kill -9` the server `name` (`etcd` or `kube-apiserver`); its files stay. Blocks until reaped.
+    pub fn kill_server(&self, name: &'static str) -> Result<(), String> {
+        let (reply, answer) = mpsc::channel();
+        self.command(KeeperCommand::Kill(name, reply))?;
+        answer
+            .recv()
+            .map_err(|_| "the keeper thread is gone".to_owned())??;
+        // Reaped: its PID may be reused, so no one may signal it any more.
+        self.current_pids().retain(|(n, _)| *n != name);
+        Ok(())
+    }
+
+    /// Starts the killed server `name` again with the same command line: same ports,
+    /// certificates and etcd data dir. Returns at once; it serves once `/readyz` says so.
+    pub fn restart_server(&self, name: &'static str) -> Result<u32, String> {
+        let (reply, answer) = mpsc::channel();
+        self.command(KeeperCommand::Restart(name, reply))?;
+        let pid = answer
+            .recv()
+            .map_err(|_| "the keeper thread is gone".to_owned())??;
+        self.current_pids().push((name, pid));
+        Ok(pid)
+    }
+
+    fn command(&self, command: KeeperCommand) -> Result<(), String> {
+        let commands = self
+            .commands
+            .as_ref()
+            .ok_or("the control plane is stopping")?
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        commands
+            .send(command)
+            .map_err(|_| "the keeper thread is gone".to_owned())
     }
 
     /// The temp dir holding certificates, tokens, logs and etcd's data.
@@ -186,7 +261,7 @@ impl ControlPlane {
 
 impl Drop for ControlPlane {
     fn drop(&mut self) {
-        drop(self.stop_tx.take());
+        drop(self.commands.take());
         if let Some(keeper) = self.keeper.take() {
             let _ = keeper.join();
         }

@@ -32,10 +32,18 @@ for server in $servers; do
 done
 rm -rf -- "$dir""#;
 
+/// One server: its command line as first launched (a restart reuses it) and its process.
+struct Server {
+    name: &'static str,
+    program: PathBuf,
+    args: Vec<String>,
+    child: Child,
+}
+
 /// The processes a control plane started; [`Processes::shutdown`] stops them by PID.
 pub struct Processes {
     pub dir: PathBuf,
-    children: Vec<(&'static str, Child)>,
+    children: Vec<Server>,
     janitor: Option<(Child, ChildStdin)>,
 }
 
@@ -48,8 +56,12 @@ impl Processes {
         }
     }
 
-    pub fn pids(&self) -> Vec<u32> {
-        self.children.iter().map(|(_, c)| c.id()).collect()
+    /// Each server's name and PID, in start order.
+    pub fn pids(&self) -> Vec<(&'static str, u32)> {
+        self.children
+            .iter()
+            .map(|s| (s.name, s.child.id()))
+            .collect()
     }
 
     /// Starts the janitor; call before [`Processes::launch`].
@@ -79,15 +91,70 @@ impl Processes {
         name: &'static str,
         args: &[String],
     ) -> Result<(), String> {
+        let program = bin.join(name);
+        let child = self.spawn(name, &program, args)?;
+        self.children.push(Server {
+            name,
+            program,
+            args: args.to_vec(),
+            child,
+        });
+        Ok(())
+    }
+
+    /// `kill -9` the server `name` (by PID: it is not reaped yet, so the PID is still its own),
+    /// then reaps it. Its files (etcd's data dir, certificates) stay for [`Processes::restart`].
+    pub fn kill(&mut self, name: &str) -> Result<(), String> {
+        let server = self.server(name)?;
+        server
+            .child
+            .kill()
+            .map_err(|e| format!("kill -9 {name}: {e}"))?;
+        server
+            .child
+            .wait()
+            .map_err(|e| format!("reaping {name}: {e}"))?;
+        Ok(())
+    }
+
+    /// Starts the server `name` again with its first command line (same ports, same etcd data
+    /// dir), as a crashed or upgraded server comes back; kill it first. Returns its new PID.
+    pub fn restart(&mut self, name: &str) -> Result<u32, String> {
+        let server = self.server(name)?;
+        if server.child.try_wait().ok().flatten().is_none() {
+            return Err(format!(
+                "{name} is still running: kill it before restarting it"
+            ));
+        }
+        let (name, program, args) = (server.name, server.program.clone(), server.args.clone());
+        let child = self.spawn(name, &program, &args)?;
+        let pid = child.id();
+        self.server(name)?.child = child;
+        Ok(pid)
+    }
+
+    fn server(&mut self, name: &str) -> Result<&mut Server, String> {
+        self.children
+            .iter_mut()
+            .find(|s| s.name == name)
+            .ok_or_else(|| format!("no server named {name} in this control plane"))
+    }
+
+    fn spawn(&mut self, name: &str, program: &Path, args: &[String]) -> Result<Child, String> {
         let log_path = self.dir.join(format!("{name}.log"));
         let log_err = |e: std::io::Error| format!("{}: {e}", log_path.display());
-        let log = fs::File::create(&log_path).map_err(log_err)?;
+        // Appended: a restarted server's log follows its predecessor's.
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(log_err)?;
         let stderr = log.try_clone().map_err(log_err)?;
         // setpriv (util-linux) sets PR_SET_PDEATHSIG and execs the server under the same
         // PID; doing it in-process would need `pre_exec`, i.e. unsafe code.
         let child = Command::new("setpriv")
             .args(["--pdeathsig", "KILL", "--"])
-            .arg(bin.join(name))
+            .arg(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(log)
@@ -100,17 +167,16 @@ impl Processes {
         if let Some((_, stdin)) = &mut self.janitor {
             let _ = writeln!(stdin, "{} {name}", child.id());
         }
-        self.children.push((name, child));
-        Ok(())
+        Ok(child)
     }
 
     /// Kills every server by PID (unreaped, so the PID cannot have been reused), reaps it,
     /// removes the dir and lets the janitor go.
     pub fn shutdown(&mut self) {
         // Reverse start order: the apiserver before its etcd.
-        while let Some((_, mut child)) = self.children.pop() {
-            let _ = child.kill();
-            let _ = child.wait();
+        while let Some(mut server) = self.children.pop() {
+            let _ = server.child.kill();
+            let _ = server.child.wait();
         }
         let _ = fs::remove_dir_all(&self.dir);
         if let Some((mut janitor, stdin)) = self.janitor.take() {
@@ -121,7 +187,7 @@ impl Processes {
 
     fn log_tails(&self) -> String {
         let mut out = String::new();
-        for (name, _) in &self.children {
+        for Server { name, .. } in &self.children {
             let text = fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             let tail = lines[lines.len().saturating_sub(25)..].join("\n");
@@ -134,7 +200,7 @@ impl Processes {
     fn exited(&mut self) -> Option<String> {
         self.children
             .iter_mut()
-            .find_map(|(name, child)| match child.try_wait() {
+            .find_map(|Server { name, child, .. }| match child.try_wait() {
                 Ok(Some(status)) => Some(format!("{name} exited during start-up ({status})")),
                 _ => None,
             })
