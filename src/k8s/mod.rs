@@ -70,6 +70,11 @@ pub fn spawn_source(
     world_tx: tokio_watch::Sender<Option<World>>,
 ) {
     let (signal_tx, signal_rx) = mpsc::channel(1024);
+    let (restart_tx, restart_rx) = tokio_watch::channel(0);
+    let links = WatchLinks {
+        signals: signal_tx.clone(),
+        restarts: restart_rx,
+    };
     let node = config.node_name.clone();
     let node_selector = format!("metadata.name={node}");
     let pod_selector = format!("spec.nodeName={node}");
@@ -81,7 +86,7 @@ pub fn spawn_source(
             summarize: Box::new(|s| Box::new(summary::summarize_service(s))),
             wrap: Update::Service,
         },
-        &signal_tx,
+        &links,
     );
     spawn_watch(
         Watch {
@@ -91,7 +96,7 @@ pub fn spawn_source(
             summarize: Box::new(summary::summarize_pool),
             wrap: Update::Pool,
         },
-        &signal_tx,
+        &links,
     );
     spawn_watch(
         Watch {
@@ -101,7 +106,7 @@ pub fn spawn_source(
             summarize: Box::new(summary::summarize_namespace),
             wrap: Update::Namespace,
         },
-        &signal_tx,
+        &links,
     );
     spawn_watch(
         Watch {
@@ -111,7 +116,7 @@ pub fn spawn_source(
             summarize: Box::new(summary::summarize_node),
             wrap: Update::Node,
         },
-        &signal_tx,
+        &links,
     );
     if config.endpoints_from == EndpointSource::EndpointSlices {
         let slice_node = node.clone();
@@ -123,7 +128,7 @@ pub fn spawn_source(
                 summarize: Box::new(move |s| summary::summarize_slice(s, &slice_node)),
                 wrap: Update::Slice,
             },
-            &signal_tx,
+            &links,
         );
     } else {
         spawn_watch(
@@ -134,7 +139,7 @@ pub fn spawn_source(
                 summarize: Box::new(summary::summarize_backend),
                 wrap: Update::Backend,
             },
-            &signal_tx,
+            &links,
         );
     }
     let pod_node = node.clone();
@@ -146,7 +151,7 @@ pub fn spawn_source(
             summarize: Box::new(move |p| summary::summarize_pod(p, &pod_node)),
             wrap: Update::Pod,
         },
-        &signal_tx,
+        &links,
     );
     tokio::spawn(
         source::check_reachability(client.clone(), REACHABILITY_INTERVAL, signal_tx)
@@ -154,16 +159,31 @@ pub fn spawn_source(
     );
     let source = Source::new(&node, config.endpoints_from, config.stale_after);
     tokio::spawn(
-        source::run(source, signal_rx, world_tx, config.metrics.clone())
-            .instrument(tracing::info_span!("source")),
+        source::run(
+            source,
+            signal_rx,
+            world_tx,
+            restart_tx,
+            config.metrics.clone(),
+        )
+        .instrument(tracing::info_span!("source")),
     );
 }
 
-fn spawn_watch<K, S>(w: Watch<K, S>, signal_tx: &mpsc::Sender<Signal>)
+/// What every watch task is connected to.
+struct WatchLinks {
+    /// Where its updates and errors go.
+    signals: mpsc::Sender<Signal>,
+    /// Bumped by the source when the API server is back after an outage.
+    restarts: tokio_watch::Receiver<u64>,
+}
+
+fn spawn_watch<K, S>(w: Watch<K, S>, links: &WatchLinks)
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
     S: Send + 'static,
 {
     let span = tracing::info_span!("watch", kind = w.kind.as_str());
-    tokio::spawn(w.run(signal_tx.clone()).instrument(span));
+    let run = w.run(links.signals.clone(), links.restarts.clone());
+    tokio::spawn(run.instrument(span));
 }

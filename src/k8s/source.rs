@@ -36,8 +36,10 @@ impl Source {
         }
     }
 
-    /// Handles one signal at `now`.
-    pub fn handle(&mut self, signal: Signal, now: Instant) {
+    /// Handles one signal at `now`; true when it ends an outage (the API server answers again
+    /// after an error or a failed check): then the watches start again with a full list.
+    pub fn handle(&mut self, signal: Signal, now: Instant) -> bool {
+        let was_unreachable = self.unreachable_since.is_some();
         match signal {
             Signal::Update(u) => {
                 self.unreachable_since = None;
@@ -51,6 +53,7 @@ impl Source {
                 self.unreachable_since.get_or_insert(since.min(now));
             }
         }
+        was_unreachable && self.unreachable_since.is_none()
     }
 
     /// The world to publish at `now`, `None` until every watch has listed.
@@ -73,6 +76,7 @@ pub async fn run(
     mut source: Source,
     mut signal_rx: mpsc::Receiver<Signal>,
     world_tx: watch::Sender<Option<World>>,
+    restart_tx: watch::Sender<u64>,
     metrics: K8sMetrics,
 ) {
     let mut was_stale = false;
@@ -104,15 +108,19 @@ pub async fn run(
         tokio::select! {
             signal = signal_rx.recv() => match signal {
                 Some(s) => {
+                    let mut outage_ended = false;
                     updated |= matches!(s, Signal::Update(_));
                     count(&metrics, &s);
-                    source.handle(s, Instant::now());
+                    outage_ended |= source.handle(s, Instant::now());
                     // Publish once per burst (a relist of every kind at start, a busy
                     // namespace): the engine plans from the latest world anyway.
                     while let Ok(s) = signal_rx.try_recv() {
                         updated |= matches!(s, Signal::Update(_));
                         count(&metrics, &s);
-                        source.handle(s, Instant::now());
+                        outage_ended |= source.handle(s, Instant::now());
+                    }
+                    if outage_ended {
+                        restart_tx.send_modify(|epoch| *epoch += 1);
                     }
                 }
                 None => return,
@@ -195,8 +203,15 @@ mod tests {
         assert_eq!(source.unreachable_since, Some(t0), "the first error counts");
         assert_eq!(source.wake_at(t0), Some(t0 + Duration::from_mins(10)));
         assert!(source.world(t0).is_some(), "fail static: the world stays");
-        source.handle(Signal::Reachable, t0 + Duration::from_mins(6));
+        assert!(
+            source.handle(Signal::Reachable, t0 + Duration::from_mins(6)),
+            "an answer after errors ends the outage: the watches list again"
+        );
         assert_eq!(source.unreachable_since, None);
+        assert!(
+            !source.handle(Signal::Reachable, t0 + Duration::from_mins(6)),
+            "an answer without an outage restarts nothing"
+        );
         // A check that started earlier and timed out dates the outage from its start.
         let t1 = t0 + Duration::from_mins(7);
         source.handle(Signal::Unreachable(t1 - Duration::from_secs(5)), t1);

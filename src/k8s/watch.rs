@@ -8,7 +8,7 @@ use futures::StreamExt;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::index::{Change, Kind, Update};
 
@@ -49,11 +49,34 @@ where
     S: Send,
 {
     /// Runs until the source task is gone. Errors restart the watch with kube-rs's default
-    /// exponential backoff (800 ms up to 30 s, with jitter); none is fatal.
-    pub async fn run(self, signal_tx: mpsc::Sender<Signal>) {
-        let mut stream = watcher(self.api, self.config).default_backoff().boxed();
+    /// exponential backoff (800 ms up to 30 s, with jitter); none is fatal. When `restarts`
+    /// changes (the API server is back after an outage) the watch starts again with a full list:
+    /// a request made while the server was going down or coming up may hang silently (seen
+    /// with etcd and kube-apiserver killed together), and nothing else would end it for minutes.
+    pub async fn run(self, signal_tx: mpsc::Sender<Signal>, mut restarts: watch::Receiver<u64>) {
+        let start = || {
+            watcher(self.api.clone(), self.config.clone())
+                .default_backoff()
+                .boxed()
+        };
+        let mut stream = start();
         let mut relist: Vec<S> = Vec::new();
-        while let Some(event) = stream.next().await {
+        loop {
+            let event = tokio::select! {
+                event = stream.next() => match event {
+                    Some(event) => event,
+                    None => return,
+                },
+                changed = restarts.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    tracing::info!(kind = self.kind.as_str(), "the API server is back after an outage: listing again");
+                    stream = start();
+                    relist.clear();
+                    continue;
+                }
+            };
             let signal = match event {
                 Ok(watcher::Event::Init) => {
                     relist.clear();
