@@ -401,43 +401,28 @@ async fn a_sync_marker_with_nothing_pending_is_answered_at_once() {
     let _ = std::fs::remove_file(&socket);
 }
 
-/// One connection of a fake agent: the relay dials it, says its lease first, then carries lines.
-async fn accept_agent(
-    listener: &tokio::net::UnixListener,
-) -> (
-    tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
-    tokio::net::unix::OwnedWriteHalf,
-) {
-    let (stream, _) = listener.accept().await.unwrap();
-    let (r, w) = stream.into_split();
-    let mut lines = BufReader::new(r).lines();
-    let lease = lines.next_line().await.unwrap().unwrap();
-    assert!(lease.starts_with("kube-anycast lease-ms "), "{lease}");
-    (lines, w)
-}
-
 #[tokio::test(start_paused = true)]
 async fn answers_owed_to_a_closed_connection_never_reach_the_next_agent() {
+    let lease = Duration::from_secs(30);
     let socket = socket_path("orphans");
-    let _ = std::fs::remove_file(&socket);
-    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
-    let mut exabgp = start_relay(&socket, Duration::from_secs(30));
+    let agent = FakeAgent::listen(&socket);
+    let mut exabgp = start_relay(&socket, lease);
     let first = "neighbor * announce route 192.0.2.1/32 next-hop self med 100";
     let second = "neighbor * announce route 192.0.2.2/32 next-hop self med 100";
     // The first agent writes a line and is gone before ExaBGP answers it.
-    let (_, mut w) = accept_agent(&listener).await;
-    w.write_all(format!("{first}\n").as_bytes()).await.unwrap();
+    let mut conn = agent.accept(lease).await;
+    conn.send(first).await;
     let got = exabgp.lines.next_line().await.unwrap();
     assert_eq!(got.as_deref(), Some(first));
-    drop(w);
+    drop(conn);
     // The next agent writes its own line; ExaBGP then refuses the first and takes the second.
-    let (mut lines, mut w) = accept_agent(&listener).await;
-    w.write_all(format!("{second}\n").as_bytes()).await.unwrap();
+    let mut conn = agent.accept(lease).await;
+    conn.send(second).await;
     let got = exabgp.lines.next_line().await.unwrap();
     assert_eq!(got.as_deref(), Some(second));
     exabgp.say("error\n").await;
     exabgp.say("done\n").await;
-    let answer = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+    let answer = tokio::time::timeout(Duration::from_secs(5), conn.lines.next_line())
         .await
         .expect("an answer in time")
         .unwrap();
