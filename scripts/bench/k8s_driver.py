@@ -94,6 +94,15 @@ class Api:
         self.req("PATCH", path, patch, ctype="application/merge-patch+json")
 
 
+def empty(q):
+    """Drops whatever a queue holds now."""
+    while True:
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            return
+
+
 class Monitor:
     """`gobgp monitor global rib -j` in the peer's namespace; each path with its arrival time."""
 
@@ -124,11 +133,7 @@ class Monitor:
                             GRACEFUL_SHUTDOWN in comms))
 
     def drain(self):
-        while True:
-            try:
-                self.q.get_nowait()
-            except queue.Empty:
-                return
+        empty(self.q)
 
     def wait(self, match, deadline):
         """The first event that match() accepts, or None at the deadline (monotonic)."""
@@ -175,11 +180,7 @@ class Watch:
             return
 
     def drain(self):
-        while True:
-            try:
-                self.q.get_nowait()
-            except queue.Empty:
-                return
+        empty(self.q)
 
     def next(self, deadline):
         try:
