@@ -274,6 +274,39 @@ fn a_stopped_agent_is_withdrawn_after_the_lease_and_back_on_sigcont() {
     );
 }
 
+/// Regression (docs/reliability.md, finding 6): a route withdrawn while ExaBGP had no relay is
+/// withdrawn when the next relay connects, although that relay knows nothing of it. ExaBGP is
+/// stopped meanwhile so that it cannot start the new relay before the agent decided.
+#[test]
+fn a_route_withdrawn_while_no_relay_was_there_is_withdrawn_by_the_next_one() {
+    let (work, bed, _agent) = mk_web("relaygone", "30s");
+    bed.signal_exabgp(Signal::SIGSTOP);
+    bed.signal_api(Signal::SIGKILL);
+    wait_log(
+        &work,
+        "the agent saw the relay go",
+        WAIT,
+        &["relay session ended"],
+    );
+    work.set_flag("web", false);
+    wait_log(&work, "web down", WAIT, &["service state", "web", "Down"]);
+    let log_before = work.log().len();
+    bed.signal_exabgp(Signal::SIGCONT);
+    wait_until(
+        "a new relay session",
+        WAIT,
+        || {
+            work.log()[log_before..]
+                .contains("relay connected")
+                .then_some(())
+        },
+        || tail(&work.log(), 20),
+    );
+    bed.wait_for("web withdrawn by the new session", WAIT, |rib| {
+        !has(rib, "192.0.2.10/32")
+    });
+}
+
 #[test]
 fn every_route_comes_back_after_exabgp_is_killed_and_restarted() {
     let work = Workdir::new("exarestart");

@@ -31,11 +31,11 @@ pub fn lease_line(lease: std::time::Duration) -> String {
 pub enum Effect {
     /// These routes are now announced with these attributes.
     Announce(Vec<RouteKey>, Attributes),
-    /// These routes are now withdrawn.
-    Withdraw(Vec<RouteKey>),
-    /// An ADD-PATH path that was replaced by one with another path id: only its withdraw is
-    /// acknowledged, the route itself stays (with the new path id).
-    WithdrawReplacedPath,
+    /// These routes, announced with these attributes, are now withdrawn.
+    Withdraw(Vec<RouteKey>, Attributes),
+    /// An ADD-PATH path (these attributes) that was replaced by one with another path id: only
+    /// that path is withdrawn, the route itself stays (with the new path id).
+    WithdrawReplacedPath(Vec<RouteKey>, Attributes),
     /// Nothing (the sync marker).
     None,
 }
@@ -58,70 +58,43 @@ impl Effect {
                     rib.insert(k.clone(), attrs.clone());
                 }
             }
-            Effect::Withdraw(keys) => {
+            Effect::Withdraw(keys, _) => {
                 for k in keys {
                     rib.remove(k);
                 }
             }
-            Effect::WithdrawReplacedPath | Effect::None => {}
+            Effect::WithdrawReplacedPath(..) | Effect::None => {}
         }
     }
 }
 
-/// The lines that turn `announced` into `desired`: withdraws first, then (re-)announces of new or
-/// changed routes; at most `max_prefixes` prefixes per line. Deterministic.
-pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batch> {
-    let max = max_prefixes.max(1);
-    // A withdraw carries the attributes the route was announced with: ExaBGP queues changes per
-    // attribute set, and only a withdraw in the same set replaces a queued announce (encode.rs).
-    let mut withdraws: BTreeMap<(Target, Attributes, bool), Vec<IpNet>> = BTreeMap::new();
-    for (key, attrs) in announced {
-        if !desired.contains_key(key) {
-            withdraws
-                .entry((
-                    key.target.clone(),
-                    attrs.clone(),
-                    key.prefix.addr().is_ipv4(),
-                ))
-                .or_default()
-                .push(key.prefix);
-        }
+/// Routes to write in one kind of line, grouped by target, attribute set and address family
+/// (ExaBGP's bulk form takes one of each per line).
+#[derive(Default)]
+pub(super) struct Groups(BTreeMap<(Target, Attributes, bool), Vec<IpNet>>);
+
+impl Groups {
+    pub(super) fn add(&mut self, key: &RouteKey, attrs: &Attributes) {
+        self.0
+            .entry((
+                key.target.clone(),
+                attrs.clone(),
+                key.prefix.addr().is_ipv4(),
+            ))
+            .or_default()
+            .push(key.prefix);
     }
-    let mut to_announce: BTreeMap<(Target, Attributes, bool), Vec<IpNet>> = BTreeMap::new();
-    for (key, attrs) in desired {
-        if announced.get(key) != Some(attrs) {
-            to_announce
-                .entry((
-                    key.target.clone(),
-                    attrs.clone(),
-                    key.prefix.addr().is_ipv4(),
-                ))
-                .or_default()
-                .push(key.prefix);
-        }
-    }
-    // With ADD-PATH a new path id is another path: the old one is withdrawn after the new one is
-    // announced, so the prefix is never without a path.
-    let mut replaced: BTreeMap<(Target, Attributes, bool), Vec<IpNet>> = BTreeMap::new();
-    for (key, attrs) in desired {
-        if let Some(old) = announced
-            .get(key)
-            .filter(|old| old.path_id != attrs.path_id)
-        {
-            replaced
-                .entry((key.target.clone(), old.clone(), key.prefix.addr().is_ipv4()))
-                .or_default()
-                .push(key.prefix);
-        }
-    }
-    let mut out = Vec::new();
-    for (action, groups, replacing) in [
-        (Action::Withdraw, withdraws, false),
-        (Action::Announce, to_announce, false),
-        (Action::Withdraw, replaced, true),
-    ] {
-        for ((target, attributes, _), prefixes) in groups {
-            for chunk in prefixes.chunks(max) {
+
+    /// The lines, at most `max` prefixes each, in a fixed order.
+    pub(super) fn into_batches(
+        self,
+        action: Action,
+        max: usize,
+        effect: fn(Vec<RouteKey>, Attributes) -> Effect,
+        out: &mut Vec<Batch>,
+    ) {
+        for ((target, attributes, _), prefixes) in self.0 {
+            for chunk in prefixes.chunks(max.max(1)) {
                 let line = BulkCommand {
                     target: &target,
                     action,
@@ -129,22 +102,55 @@ pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batc
                     prefixes: chunk,
                 }
                 .to_line();
-                let keys: Vec<RouteKey> = chunk
+                let keys = chunk
                     .iter()
                     .map(|p| RouteKey {
                         target: target.clone(),
                         prefix: *p,
                     })
                     .collect();
-                let effect = match action {
-                    Action::Withdraw if replacing => Effect::WithdrawReplacedPath,
-                    Action::Withdraw => Effect::Withdraw(keys),
-                    Action::Announce => Effect::Announce(keys, attributes.clone()),
-                };
-                out.push(Batch { line, effect });
+                out.push(Batch {
+                    line,
+                    effect: effect(keys, attributes.clone()),
+                });
             }
         }
     }
+}
+
+/// The lines that turn `announced` into `desired`: withdraws first, then (re-)announces of new or
+/// changed routes; at most `max_prefixes` prefixes per line. Deterministic.
+pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batch> {
+    // A withdraw carries the attributes the route was announced with: ExaBGP queues changes per
+    // attribute set, and only a withdraw in the same set replaces a queued announce (encode.rs).
+    let mut withdraws = Groups::default();
+    for (key, attrs) in announced {
+        if !desired.contains_key(key) {
+            withdraws.add(key, attrs);
+        }
+    }
+    let mut to_announce = Groups::default();
+    // With ADD-PATH a new path id is another path: the old one is withdrawn after the new one is
+    // announced, so the prefix is never without a path.
+    let mut replaced = Groups::default();
+    for (key, attrs) in desired {
+        let old = announced.get(key);
+        if old != Some(attrs) {
+            to_announce.add(key, attrs);
+        }
+        if let Some(old) = old.filter(|old| old.path_id != attrs.path_id) {
+            replaced.add(key, old);
+        }
+    }
+    let mut out = Vec::new();
+    withdraws.into_batches(Action::Withdraw, max_prefixes, Effect::Withdraw, &mut out);
+    to_announce.into_batches(Action::Announce, max_prefixes, Effect::Announce, &mut out);
+    replaced.into_batches(
+        Action::Withdraw,
+        max_prefixes,
+        Effect::WithdrawReplacedPath,
+        &mut out,
+    );
     out
 }
 

@@ -3,8 +3,10 @@
 //!
 //! On every (re)connect it replays the whole desired RIB: it cannot tell whether ExaBGP
 //! restarted (and forgot) or only the pipe did (and remembered); an identical announce is
-//! harmless, a missing one is an outage. After the first complete replay it sends the sync
-//! marker, so the relay can withdraw what an earlier agent left and nobody wants any more.
+//! harmless, a missing one is an outage. Before the replay it withdraws what an earlier session
+//! may have left in ExaBGP and is no longer wanted ([`Held`]: a new relay does not know it).
+//! After the first complete replay it sends the sync marker, so the relay can withdraw what an
+//! earlier agent left and nobody wants any more.
 //!
 //! Once the relay has told its lease, a task of its own sends a keepalive at a third of it for
 //! as long as the session lasts, whatever the session loop is busy with: the relay withdraws
@@ -18,7 +20,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::batch::{Batch, KEEPALIVE, commands, sync_done};
+use super::batch::{Batch, KEEPALIVE, sync_done};
+use super::held::{Held, plan};
 use super::parse::{Answer, Control, parse_answer, parse_control};
 use crate::model::Rib;
 
@@ -128,12 +131,15 @@ async fn heartbeat<W: AsyncWrite + Unpin>(writer: SharedWriter<W>, period: Durat
 }
 
 /// Runs one session until it ends. `desired_rx` holds `None` until the agent knows what it
-/// wants (caches warm); nothing, not even a withdraw, is sent before that.
+/// wants (caches warm); nothing, not even a withdraw, is sent before that. `held` is what
+/// ExaBGP may hold from earlier sessions; the caller keeps it for the next one (it is kept
+/// current line by line, so a session dropped midway leaves it right too).
 pub async fn run_session<R, W>(
     reader: R,
     writer: W,
     desired_rx: &mut watch::Receiver<Option<Desired>>,
     applied_tx: &watch::Sender<Applied>,
+    held: &mut Held,
     config: DriverConfig,
 ) -> SessionEnd
 where
@@ -144,7 +150,7 @@ where
         a.connected = true;
         a.sessions += 1;
     });
-    let mut session = Session::new(writer, config);
+    let mut session = Session::new(writer, held, config);
     let end = session
         .run(BufReader::new(reader), desired_rx, applied_tx)
         .await;
@@ -152,12 +158,14 @@ where
     end
 }
 
-struct Session<W> {
+struct Session<'h, W> {
     writer: SharedWriter<W>,
     heartbeat: Option<Heartbeat>,
     config: DriverConfig,
     /// What ExaBGP acknowledged in this session.
     announced: Rib,
+    /// What ExaBGP may hold, from this session and earlier ones.
+    held: &'h mut Held,
     queue: VecDeque<Batch>,
     in_flight: VecDeque<(Batch, Instant)>,
     /// The generation the queued lines lead to.
@@ -166,13 +174,14 @@ struct Session<W> {
     retry_at: Option<Instant>,
 }
 
-impl<W: AsyncWrite + Unpin + Send + 'static> Session<W> {
-    fn new(writer: W, config: DriverConfig) -> Self {
+impl<'h, W: AsyncWrite + Unpin + Send + 'static> Session<'h, W> {
+    fn new(writer: W, held: &'h mut Held, config: DriverConfig) -> Self {
         Session {
             writer: Arc::new(tokio::sync::Mutex::new(BufWriter::new(writer))),
             heartbeat: None,
             config,
             announced: Rib::new(),
+            held,
             queue: VecDeque::new(),
             in_flight: VecDeque::new(),
             target_generation: 0,
@@ -239,7 +248,8 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Session<W> {
         let Some(desired) = desired_rx.borrow_and_update().clone() else {
             return;
         };
-        self.queue.extend(commands(
+        self.queue.extend(plan(
+            self.held,
             &self.announced,
             &desired.rib,
             self.config.max_prefixes_per_line,
@@ -272,6 +282,8 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Session<W> {
             let Some(batch) = self.queue.pop_front() else {
                 break;
             };
+            // Counted as held before the write: a write cut short may still have reached ExaBGP.
+            self.held.on_written(&batch.effect);
             writer.write_all(batch.line.as_bytes()).await?;
             self.in_flight.push_back((batch, Instant::now()));
         }
@@ -296,6 +308,7 @@ impl<W: AsyncWrite + Unpin + Send + 'static> Session<W> {
         let (batch, _) = self.in_flight.pop_front()?;
         if *answer == Answer::Done {
             batch.effect.apply(&mut self.announced);
+            self.held.on_done(&batch.effect);
             if batch.line == super::batch::SYNC_DONE {
                 self.synced = true;
             }

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod driver;
 pub mod encode;
 pub mod eor;
+pub mod held;
 pub mod parse;
 pub mod relay;
 pub mod server;

@@ -7,6 +7,7 @@ use tokio::net::UnixListener;
 use tokio::sync::watch;
 
 use super::driver::{Applied, Desired, DriverConfig, SessionEnd, run_session};
+use super::held::Held;
 
 /// The socket could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,8 @@ pub async fn serve(
     applied_tx: watch::Sender<Applied>,
     config: DriverConfig,
 ) {
+    // What ExaBGP may hold from earlier relays: a relay that ExaBGP started again does not know.
+    let mut held = Held::default();
     let mut next = listener.accept().await;
     loop {
         let stream = match next {
@@ -53,7 +56,7 @@ pub async fn serve(
         tracing::info!("relay connected; replaying the desired routes");
         let (r, w) = stream.into_split();
         tokio::select! {
-            end = run_session(r, w, &mut desired_rx, &applied_tx, config) => {
+            end = run_session(r, w, &mut desired_rx, &applied_tx, &mut held, config) => {
                 if matches!(end, SessionEnd::Stopped) {
                     return;
                 }

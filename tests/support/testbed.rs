@@ -356,6 +356,16 @@ impl Testbed {
             .unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
     }
 
+    /// Sends `signal` to ExaBGP itself (a `SIGSTOP`ped ExaBGP cannot start a new API process).
+    pub fn signal_exabgp(&self, signal: nix::sys::signal::Signal) {
+        let pid = std::fs::read_to_string(self.dir.join("pids/exabgp.pid"))
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("ExaBGP is not running\n{}", self.log_tails()));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+            .unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
+    }
+
     /// The exit status of the API process, with [`Options::api_once`], once it exited.
     pub fn api_exit(&self) -> Option<i32> {
         std::fs::read_to_string(self.dir.join("api.exit"))

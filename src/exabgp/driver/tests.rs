@@ -1,5 +1,6 @@
 use super::*;
 use crate::exabgp::batch::mk_route;
+use crate::exabgp::held::Held;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, DuplexStream};
 
 struct FakeExabgp {
@@ -37,7 +38,16 @@ fn start(config: DriverConfig, initial: Option<Desired>) -> Setup {
     let (desired_tx, mut desired_rx) = watch::channel(initial);
     let (applied_tx, applied_rx) = watch::channel(Applied::default());
     let session = tokio::spawn(async move {
-        run_session(our_r, our_w, &mut desired_rx, &applied_tx, config).await
+        let mut held = Held::default();
+        run_session(
+            our_r,
+            our_w,
+            &mut desired_rx,
+            &applied_tx,
+            &mut held,
+            config,
+        )
+        .await
     });
     Setup {
         fake: FakeExabgp {
@@ -237,4 +247,67 @@ async fn keepalives_follow_the_relays_lease_and_end_with_the_session() {
         rest.len() <= 1,
         "keepalives after the session ended: {rest:?}"
     );
+}
+
+/// Regression (docs/reliability.md, finding 6): a route withdrawn while no relay was connected
+/// is withdrawn by the next session, although the new relay knows nothing of it.
+#[tokio::test]
+async fn the_next_session_withdraws_what_was_withdrawn_while_no_relay_was_there() {
+    let (desired_tx, mut desired_rx) =
+        watch::channel(desired(1, &[("192.0.2.1/32", 100), ("192.0.2.2/32", 100)]));
+    let (applied_tx, mut applied_rx) = watch::channel(Applied::default());
+    // Relay connections, handed to the driver one after the other.
+    let (connect_tx, mut connect_rx) = tokio::sync::mpsc::channel::<DuplexStream>(1);
+    let driver = tokio::spawn(async move {
+        let mut held = Held::default();
+        while let Some(ours) = connect_rx.recv().await {
+            let (r, w) = tokio::io::split(ours);
+            run_session(
+                r,
+                w,
+                &mut desired_rx,
+                &applied_tx,
+                &mut held,
+                DriverConfig::default(),
+            )
+            .await;
+        }
+    });
+    let connect = async |connect_tx: &tokio::sync::mpsc::Sender<DuplexStream>| {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        connect_tx.send(ours).await.unwrap();
+        let (r, w) = tokio::io::split(theirs);
+        FakeExabgp {
+            lines: BufReader::new(r).lines(),
+            answers: w,
+        }
+    };
+    let mut first = connect(&connect_tx).await;
+    first
+        .expect(
+            "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32",
+        )
+        .await;
+    first.answer("done").await;
+    first.expect("kube-anycast sync-done").await;
+    first.answer("done").await;
+    wait_generation(&mut applied_rx, 1).await;
+    // The relay dies; 192.0.2.2 turns unready before a new one connects.
+    drop(first);
+    applied_rx.wait_for(|a| !a.connected).await.unwrap();
+    desired_tx.send_replace(desired(2, &[("192.0.2.1/32", 100)]));
+    let mut second = connect(&connect_tx).await;
+    second
+        .expect("neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.2/32")
+        .await;
+    second.answer("done").await;
+    second
+        .expect("neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32")
+        .await;
+    second.answer("done").await;
+    second.expect("kube-anycast sync-done").await;
+    second.answer("done").await;
+    wait_generation(&mut applied_rx, 2).await;
+    drop((second, connect_tx));
+    driver.await.unwrap();
 }
