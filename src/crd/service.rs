@@ -75,7 +75,8 @@ pub struct AnycastServiceSpec {
     #[serde(default, flatten)]
     pub attributes: BgpAttributes,
 
-    /// The next hop: `self` (the BGP session's local address, the default) or an IP address.
+    /// The next hop: `self` (the BGP session's local address, the default) or an IP address of
+    /// the same family as every address (a dual-stack service keeps `self`).
     #[serde(default = "default_next_hop")]
     #[schemars(length(min = 2, max = 45))]
     #[x_kube(validation = kube::core::Rule::new("self == 'self' || isIP(self)")

@@ -247,7 +247,6 @@ fn announcements_carry_service_state_and_pool_attributes() {
         "asPathPrepend": "65000 65000",
         "localPreference": 200,
         "pathId": 4,
-        "nextHop": "192.0.2.254",
         "neighbors": ["10.0.0.2", "10.0.0.1"],
         "announce": {"up": {"med": 10, "communities": ["65000:100"]}},
     });
@@ -269,7 +268,7 @@ fn announcements_carry_service_state_and_pool_attributes() {
         (v4.med, v4.local_preference, v4.path_id),
         (Some(10), Some(200), Some(4))
     );
-    assert_eq!(v4.next_hop.to_string(), "192.0.2.254");
+    assert_eq!(v4.next_hop.to_string(), "self");
     let v6 = plan.rib.values().nth(1).unwrap();
     assert_eq!(
         v6.communities.to_string(),
@@ -611,6 +610,33 @@ fn selection_exec_and_invalid_specs_announce_nothing() {
     assert_eq!(report(&plan, "ns", "exec").state, State::NotSelected);
     inputs.node.labels.insert("zone".into(), "b".into());
     assert_eq!(report(&super::plan(&inputs), "ns", "exec").state, State::Up);
+}
+
+#[test]
+fn an_explicit_next_hop_must_match_every_address_family() {
+    let mut inputs = mk_inputs();
+    let spec = json!({"addresses": ["192.0.2.1"], "readiness": {"service": "web"}, "nextHop": "192.0.2.254"});
+    add(&mut inputs, "ns", "web", spec, 1, &[]);
+    let plan = plan(&inputs);
+    let (_, route) = plan.rib.iter().next().unwrap();
+    assert_eq!(route.next_hop.to_string(), "192.0.2.254");
+
+    for (addresses, hop, message) in [
+        (
+            json!(["192.0.2.1", "2001:db8::1"]),
+            "192.0.2.254",
+            "spec.nextHop: 192.0.2.254 is IPv4 but spec.addresses[1] (2001:db8::1) is IPv6",
+        ),
+        (
+            json!(["192.0.2.1"]),
+            "2001:db8::fe",
+            "spec.nextHop: 2001:db8::fe is IPv6 but spec.addresses[0] (192.0.2.1) is IPv4",
+        ),
+    ] {
+        let spec = json!({"addresses": addresses, "readiness": {"service": "web"}, "nextHop": hop});
+        let err = mk_service(spec).unwrap_err().to_string();
+        assert!(err.contains(message), "{err}");
+    }
 }
 
 #[test]

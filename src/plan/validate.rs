@@ -139,6 +139,9 @@ pub fn validate_service(spec: &AnycastServiceSpec) -> Result<ValidService, Inval
     }
     let timings = validate_timings(spec, &mut errors);
     let route = validate_route(spec, &mut errors);
+    if let NextHop::Address(hop) = route.next_hop {
+        check_next_hop_family(hop, &spec.addresses, &mut errors);
+    }
     errors.finish(ValidService {
         addresses,
         readiness: readiness.unwrap_or(ReadinessSource::Service(String::new())),
@@ -151,6 +154,30 @@ pub fn validate_service(spec: &AnycastServiceSpec) -> Result<ValidService, Inval
         node_selector: spec.node_selector.clone(),
         disabled: spec.disabled,
     })
+}
+
+/// An explicit next hop must be of every address's family: ExaBGP refuses (answers `error` to)
+/// an IPv6 route with an IPv4 next hop and the reverse, so such a route would never leave the
+/// node while the service looked valid.
+fn check_next_hop_family(hop: IpAddr, addresses: &[String], errors: &mut Errors) {
+    let family = |ip: IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+    let other = addresses.iter().enumerate().find_map(|(i, a)| {
+        a.parse::<IpAddr>()
+            .ok()
+            .filter(|ip| ip.is_ipv4() != hop.is_ipv4())
+            .map(|ip| (i, ip))
+    });
+    if let Some((i, ip)) = other {
+        errors.push(
+            "spec.nextHop",
+            format_args!(
+                "{hop} is {} but spec.addresses[{i}] ({ip}) is {}: a next hop must be of its \
+                 route's family; a dual-stack service keeps 'self'",
+                family(hop),
+                family(ip)
+            ),
+        );
+    }
 }
 
 /// `169.254.0.0/16` or `fe80::/10`, also when written as an IPv4-mapped IPv6 address.
