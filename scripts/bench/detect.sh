@@ -37,6 +37,7 @@
 # (PyPI, in a venv under ${KAT_CACHE}), ExaBGP (scripts/ensure-exabgp.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+. scripts/bench/lib.sh
 trials=20
 out=""
 only="exabgp-healthcheck,ahc-bird,ka-healthcheck,ka-agent,ka-agent-novip"
@@ -74,24 +75,6 @@ ensure_bird() {
   echo "detect: installing bird2" >&2
   DEBIAN_FRONTEND=noninteractive apt-get -y -q -o DPkg::Lock::Timeout=300 install \
     --no-install-recommends bird2 >&2
-}
-
-# anycast-healthchecker, pinned, in its own venv (idempotent; a flock serialises callers).
-ensure_ahc() {
-  local venv=$KAT_CACHE/ahc-venv version=0.9.10
-  mkdir -p "$KAT_CACHE"
-  (
-    flock 9
-    if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("anycast-healthchecker"))' \
-          2>/dev/null)" != "$version" ]; then
-      echo "detect: installing anycast-healthchecker==$version into $venv" >&2
-      rm -rf "$venv"
-      { /usr/bin/python3 -m venv "$venv" &&
-        "$venv/bin/pip" install -q --disable-pip-version-check "anycast-healthchecker==$version"; } \
-        >"$venv.install.log" 2>&1 || { tail -n 20 "$venv.install.log" >&2; exit 1; }
-    fi
-  ) 9>"$venv.lock"
-  echo "$venv"
 }
 
 bash scripts/ensure-deps.sh

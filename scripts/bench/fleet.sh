@@ -3,7 +3,13 @@
 #   (a) N copies of ExaBGP 5.0.15's `python -m exabgp healthcheck --cmd "curl -sf URL"`,
 #   (b) N copies of `kube-anycast healthcheck --http URL`,
 #   (c) one `kube-anycast agent` (standalone, no ExaBGP needed) with N services, each with an
-#       HTTP probe of the same URL.
+#       HTTP probe of the same URL,
+#   (d) one anycast-healthchecker 0.9.10 daemon with N service checks, each `curl -sf URL`
+#       (interval 1 s, rise 3, fall 2, log level info to a file, as in the peer anchors). BIRD is
+#       not run: the reconfigure command is /bin/true (BIRD cost 0.01 CPU-s/min there). It runs
+#       in a network namespace of its own, with its own HTTP target: before each check it looks
+#       for the service's VIP on lo (added there), and its single-instance lock is an abstract
+#       unix socket (one daemon per namespace). Needs root; skipped otherwise.
 # For each: CPU-seconds per minute of wall time (processes and the children they waited for)
 # and total RSS, after a warm-up. Prints a Markdown table.
 #
@@ -23,18 +29,39 @@ ka="$CARGO_TARGET_DIR/release/kube-anycast"
 tick="$(getconf CLK_TCK)"
 work="$(mktemp -d)"
 pids=()
+servers=()
+ahc_ns=""
 stop_all() { [ ${#pids[@]} = 0 ] || { kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; }; pids=(); }
-trap 'stop_all; [ -z "${server:-}" ] || kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+cleanup() {
+  stop_all
+  [ ${#servers[@]} = 0 ] || { kill "${servers[@]}" 2>/dev/null || true; wait "${servers[@]}" 2>/dev/null || true; }
+  [ -z "$ahc_ns" ] || ip netns del "$ahc_ns" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 python3 -m http.server --bind 127.0.0.1 18081 --directory "$work" >/dev/null 2>&1 &
-server=$!
-sleep 1
+servers+=($!)
 url=http://127.0.0.1:18081/
+if [ "$(id -u)" = 0 ]; then
+  ahc_venv="$(ensure_ahc)"
+  ip netns add "kat-fleet-ahc-$$"
+  ahc_ns="kat-fleet-ahc-$$"
+  ip -n "$ahc_ns" link set lo up
+  # The same kind of target on the same address and port, inside the namespace.
+  ip netns exec "$ahc_ns" python3 -m http.server --bind 127.0.0.1 18081 --directory "$work" >/dev/null 2>&1 &
+  servers+=($!)
+else
+  echo "fleet: not root, so no anycast-healthchecker rows (it needs a network namespace)" >&2
+fi
+sleep 1
 
 cpu_ticks() { # pids... -> total utime+stime+cutime+cstime
   local total=0 p f
   for p in "$@"; do
     f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    # shellcheck disable=SC2086 # split the fields of /proc/PID/stat
     set -- $f
     total=$((total + ${12} + ${13} + ${14} + ${15}))
   done
@@ -44,7 +71,9 @@ rss_kib() { local total=0 p r; for p in "$@"; do r=$(awk '/VmRSS/ {print $2}' "/
 
 measure() { # label n -> uses ${pids[@]}
   sleep 5 # warm-up: first checks, imports
-  local t0 c0 c1 rss
+  local t0 c0 c1 rss p
+  # A checker that died (bad config, taken lock) would be measured as free.
+  for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || { echo "fleet: $1: PID $p exited during the warm-up" >&2; exit 1; }; done
   c0=$(cpu_ticks "${pids[@]}"); t0=$(date +%s.%N)
   sleep "$secs"
   c1=$(cpu_ticks "${pids[@]}"); rss=$(rss_kib "${pids[@]}")
@@ -95,5 +124,49 @@ for n in "${sizes[@]}"; do
     --metrics-listen 127.0.0.1:0 --log-level warn </dev/null >/dev/null 2>&1 &
   pids+=($!)
   measure "kube-anycast agent, native HTTP probes (one process)" "$n"
+  [ -n "$ahc_ns" ] || continue
+  dir="$work/ahc-$n"
+  mkdir -p "$dir/checks.d"
+  echo 'define ACAST_PS_ADVERTISE = [ 10.189.200.255/32 ];' >"$dir/anycast-prefixes.conf"
+  cat >"$dir/ahc.conf" <<EOF
+[DEFAULT]
+interface             = lo
+[daemon]
+pidfile               = $dir/ahc.pid
+ipv4                  = true
+ipv6                  = false
+bird_conf             = $dir/anycast-prefixes.conf
+bird_variable         = ACAST_PS_ADVERTISE
+bird_reconfigure_cmd  = /bin/true
+dummy_ip_prefix       = 10.189.200.255/32
+bird_keep_changes     = false
+purge_ip_prefixes     = true
+loglevel              = info
+log_file              = $dir/ahc.log
+prometheus_exporter   = false
+EOF
+  for i in $(seq 1 "$n"); do
+    vip="198.18.$((i / 250)).$((i % 250 + 1))/32"
+    ip -n "$ahc_ns" addr replace "$vip" dev lo
+    cat >"$dir/checks.d/svc-$i.conf" <<EOF
+[svc-$i]
+check_cmd         = $(command -v curl) -sf -o /dev/null $url
+check_interval    = 1
+check_timeout     = 2
+check_rise        = 3
+check_fail        = 2
+check_disabled    = false
+on_disabled       = withdraw
+ip_prefix         = $vip
+EOF
+  done
+  # `ip netns exec` execs the daemon, so $! is the daemon itself.
+  ip netns exec "$ahc_ns" "$ahc_venv/bin/anycast-healthchecker" -f "$dir/ahc.conf" -d "$dir/checks.d" \
+    </dev/null >"$dir/stdout.log" 2>&1 &
+  pids+=($!)
+  measure "anycast-healthchecker + curl, BIRD not run (one process)" "$n"
 done
-kill "$server" 2>/dev/null || true
+if [ -n "$ahc_ns" ]; then
+  echo
+  echo "anycast-healthchecker ran with bird_reconfigure_cmd = /bin/true: BIRD was not run (its CPU was 0.01 CPU-s/min in the peer anchors)."
+fi

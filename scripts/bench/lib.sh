@@ -28,3 +28,22 @@ build_shipped_binary() {
     cargo build --release --locked -q --bin kube-anycast --target "$target" >&2 &&
     echo "$CARGO_TARGET_DIR/$target/release/kube-anycast"
 }
+
+# anycast-healthchecker, pinned, in its own venv under $KAT_CACHE; prints the venv. Idempotent; a
+# flock serialises callers (detect.sh and fleet.sh may run at once).
+ensure_ahc() {
+  local venv=$KAT_CACHE/ahc-venv version=0.9.10
+  mkdir -p "$KAT_CACHE"
+  (
+    flock 9
+    if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("anycast-healthchecker"))' \
+          2>/dev/null)" != "$version" ]; then
+      echo "bench: installing anycast-healthchecker==$version into $venv" >&2
+      rm -rf "$venv"
+      { /usr/bin/python3 -m venv "$venv" &&
+        "$venv/bin/pip" install -q --disable-pip-version-check "anycast-healthchecker==$version"; } \
+        >"$venv.install.log" 2>&1 || { tail -n 20 "$venv.install.log" >&2; exit 1; }
+    fi
+  ) 9>"$venv.lock"
+  echo "$venv"
+}
