@@ -4,6 +4,7 @@
 pub mod exec;
 pub mod schedule;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
@@ -60,6 +61,25 @@ impl std::str::FromStr for StatusRange {
 type HttpsConnector =
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
 
+/// The connector every HTTP(S) probe starts from. Building one loads and parses the system's
+/// root certificates, milliseconds of CPU; the agent builds its probe jobs again on every
+/// change, so that was once per HTTP probe and change (100 probes took most of a core). Only
+/// the connector is shared: each probe keeps its own client, whose pooled connections belong
+/// to the runtime that made them.
+fn shared_connector() -> Result<HttpsConnector, String> {
+    static CONNECTOR: OnceLock<Result<HttpsConnector, String>> = OnceLock::new();
+    CONNECTOR
+        .get_or_init(|| {
+            Ok(hyper_rustls::HttpsConnectorBuilder::new()
+                .with_native_roots()
+                .map_err(|e| format!("no TLS root certificates: {e}"))?
+                .https_or_http()
+                .enable_http1()
+                .build())
+        })
+        .clone()
+}
+
 /// An HTTP(S) GET probe with a reusable connection pool.
 #[derive(Clone, Debug)]
 pub struct HttpProbe {
@@ -88,12 +108,7 @@ impl HttpProbe {
         if uri.host().is_none() {
             return Err(bad("no host"));
         }
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| bad(&format!("no TLS root certificates: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let connector = shared_connector().map_err(|e| bad(&e))?;
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(HttpProbe {
             uri,
