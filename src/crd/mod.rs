@@ -29,14 +29,10 @@ pub const GROUP: &str = "kube-anycast.io";
 /// A Go-style duration such as `5s`, `1m30s` or `500ms` (what `kubectl` users know).
 pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
 
-/// Attributes carried by every announcement of a service.
+/// Communities added to every announcement (of a service, or from a pool), in the three kinds.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct BgpAttributes {
-    /// `LOCAL_PREF` (meaningful over iBGP only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(max = 4_294_967_295_u32))]
-    pub local_preference: Option<u32>,
+pub struct Communities {
     /// Standard communities: `ASN:VALUE`, a 32-bit number, or a well-known name such as
     /// `no-export`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -57,6 +53,19 @@ pub struct BgpAttributes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), inner(pattern(r"^[0-9]+:[0-9]+:[0-9]+$")))]
     pub large_communities: Vec<String>,
+}
+
+/// Attributes carried by every announcement of a service.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpAttributes {
+    /// `LOCAL_PREF` (meaningful over iBGP only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 4_294_967_295_u32))]
+    pub local_preference: Option<u32>,
+    /// Communities on every announcement of the service.
+    #[serde(default, flatten)]
+    pub added: Communities,
     /// AS numbers to prepend to the AS path, separated by spaces, e.g. `65000 65000`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128), pattern(r"^[0-9]+( [0-9]+)*$"))]

@@ -6,7 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-use super::DURATION_PATTERN;
+use super::{Communities, DURATION_PATTERN};
 
 /// The Node annotation read for a node's MED offset unless a pool names another.
 pub const DEFAULT_MED_OFFSET_ANNOTATION: &str = "kube-anycast.io/med-offset";
@@ -54,26 +54,9 @@ pub struct AnycastPoolSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
 
-    /// Standard communities added to every announcement from this pool, e.g. `65000:1`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(
-        length(max = 32),
-        inner(length(min = 1, max = 32), pattern(r"^[0-9A-Za-z:-]+$"))
-    )]
-    pub communities: Vec<String>,
-
-    /// Extended communities added to every announcement from this pool.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(
-        length(max = 32),
-        inner(length(min = 1, max = 40), pattern(r"^[0-9A-Za-z:.]+$"))
-    )]
-    pub extended_communities: Vec<String>,
-
-    /// Large communities added to every announcement from this pool.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(pattern(r"^[0-9]+:[0-9]+:[0-9]+$")))]
-    pub large_communities: Vec<String>,
+    /// Communities added to every announcement from this pool.
+    #[serde(default, flatten)]
+    pub added: Communities,
 
     /// Let services in this pool run `exec` probes (commands on the node). Off by default:
     /// an exec probe runs with the agent's privileges.

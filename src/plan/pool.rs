@@ -61,10 +61,8 @@ pub fn validate_pool(spec: &AnycastPoolSpec) -> Result<ValidPool, InvalidSpec> {
         );
         Duration::ZERO
     });
-    let communities = errors.parse_each("spec.communities", &spec.communities);
-    let extended_communities =
-        errors.parse_each("spec.extendedCommunities", &spec.extended_communities);
-    let large_communities = errors.parse_each("spec.largeCommunities", &spec.large_communities);
+    let (communities, extended_communities, large_communities) =
+        errors.parse_communities(&spec.added);
     let policy = spec
         .allowed_attributes
         .as_ref()

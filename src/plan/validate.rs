@@ -10,10 +10,11 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::crd::Communities;
 use crate::crd::service::{
     AnycastServiceSpec, HttpScheme, Probe, ProbeTarget, Readiness, StateAnnounce,
 };
-use crate::exabgp::attrs::{AsPath, AttrError, List};
+use crate::exabgp::attrs::{AsPath, AttrError, Community, ExtendedCommunity, LargeCommunity, List};
 use crate::exabgp::encode::{NextHop, Target};
 use crate::probe::StatusRange;
 
@@ -74,6 +75,22 @@ impl Errors {
             }
         }
         List(out)
+    }
+
+    /// Parses the three community lists of a spec, recording failures under their fields.
+    pub(super) fn parse_communities(
+        &mut self,
+        c: &Communities,
+    ) -> (
+        List<Community>,
+        List<ExtendedCommunity>,
+        List<LargeCommunity>,
+    ) {
+        (
+            self.parse_each("spec.communities", &c.communities),
+            self.parse_each("spec.extendedCommunities", &c.extended_communities),
+            self.parse_each("spec.largeCommunities", &c.large_communities),
+        )
     }
 
     pub(super) fn finish<T>(self, value: T) -> Result<T, InvalidSpec> {
@@ -394,6 +411,7 @@ fn validate_route(spec: &AnycastServiceSpec, errors: &mut Errors) -> RouteProfil
                 None
             }
         });
+    let (communities, extended_communities, large_communities) = errors.parse_communities(&a.added);
     let announce = &spec.announce;
     RouteProfile {
         target: if neighbors.is_empty() {
@@ -403,10 +421,9 @@ fn validate_route(spec: &AnycastServiceSpec, errors: &mut Errors) -> RouteProfil
         },
         next_hop,
         local_preference: a.local_preference,
-        communities: errors.parse_each("spec.communities", &a.communities),
-        extended_communities: errors
-            .parse_each("spec.extendedCommunities", &a.extended_communities),
-        large_communities: errors.parse_each("spec.largeCommunities", &a.large_communities),
+        communities,
+        extended_communities,
+        large_communities,
         as_path_prepend,
         path_id: a.path_id,
         up: state_route(&announce.up, "spec.announce.up", errors),
