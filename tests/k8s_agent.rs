@@ -154,6 +154,70 @@ fn start_agent(
     Agent { child, log }
 }
 
+/// A test's namespace, its node, and a directory for the agent's socket, kubeconfig and log
+/// (kept when the test fails, for its logs).
+struct Scene {
+    ns: String,
+    node: String,
+    dir: PathBuf,
+}
+
+impl Scene {
+    #[expect(
+        clippy::unwrap_used,
+        reason = "test fixture: a failed setup step fails the test"
+    )]
+    async fn new(admin: &Client, prefix: &str) -> Scene {
+        let ns = controlplane::test_namespace(admin, prefix).await;
+        let dir = std::env::temp_dir().join(format!("kat-k8s-agent-{ns}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scene {
+            node: format!("node-{ns}"),
+            ns,
+            dir,
+        }
+    }
+
+    /// The local endpoint of `web` on this test's node, kept as `mode` says.
+    fn endpoints(&self, admin: &Client, mode: Mode) -> Endpoints {
+        Endpoints {
+            mode,
+            ns: self.ns.clone(),
+            node: self.node.clone(),
+            pods: Api::namespaced(admin.clone(), &self.ns),
+            slices: Api::namespaced(admin.clone(), &self.ns),
+        }
+    }
+
+    /// Starts the agent for this node with a token bound to the agent's rules only, and a bed
+    /// whose ExaBGP runs the relay to it.
+    async fn start(&self, cp: &ControlPlane, admin: &Client, extra: &[&str]) -> (Agent, Testbed) {
+        let token = agent_token(admin, &self.ns).await;
+        let socket = self.dir.join("exabgp.sock");
+        let agent = start_agent(
+            &kubeconfig(cp, &self.dir, &token),
+            &self.node,
+            &socket,
+            &self.dir,
+            extra,
+        );
+        let relay = env!("CARGO_BIN_EXE_kube-anycast");
+        let socket = socket.display().to_string();
+        let bed = tokio::task::block_in_place(|| {
+            Testbed::up(&[relay, "exabgp-relay", "--socket", &socket])
+        });
+        (agent, bed)
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
 fn route<'a>(rib: &'a [Route], prefix: &str) -> Option<&'a Route> {
     rib.iter().find(|r| r.prefix == prefix)
 }
@@ -402,40 +466,25 @@ async fn scenario(mode: Mode, vip: &str) {
     let has_route = |rib: &[Route]| route(rib, &route_prefix).is_some();
     let cp = controlplane::shared();
     let admin = cp.admin_client();
-    let ns = controlplane::test_namespace(&admin, "agent").await;
-    let node = format!("node-{ns}");
-    let dir = std::env::temp_dir().join(format!("kat-k8s-agent-{ns}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("exabgp.sock");
+    let scene = Scene::new(&admin, "agent").await;
+    let (ns, node) = (scene.ns.clone(), scene.node.clone());
 
     let services = create_world(&admin, &ns, &node, vip).await;
     let nodes: Api<Node> = Api::all(admin.clone());
-    let endpoints = Endpoints {
-        mode,
-        ns: ns.clone(),
-        node: node.clone(),
-        pods: Api::namespaced(admin.clone(), &ns),
-        slices: Api::namespaced(admin.clone(), &ns),
-    };
+    let endpoints = scene.endpoints(&admin, mode);
     endpoints.create_ready("web-1").await;
 
-    let token = agent_token(&admin, &ns).await;
     let from = match mode {
         Mode::Pods => "pods",
         Mode::Slices => "endpointslices",
     };
-    let agent = start_agent(
-        &kubeconfig(cp, &dir, &token),
-        &node,
-        &socket,
-        &dir,
-        &["--endpoints-from", from, "--metrics-listen", "127.0.0.1:0"],
-    );
-    let relay = env!("CARGO_BIN_EXE_kube-anycast");
-    let socket_arg = socket.display().to_string();
-    let bed = tokio::task::block_in_place(|| {
-        Testbed::up(&[relay, "exabgp-relay", "--socket", &socket_arg])
-    });
+    let (agent, bed) = scene
+        .start(
+            cp,
+            &admin,
+            &["--endpoints-from", from, "--metrics-listen", "127.0.0.1:0"],
+        )
+        .await;
 
     // 1. Ready endpoint on this node: announced with the up MED.
     let rib = wait_rib(&bed, &agent, "route announced", has_route);
@@ -589,7 +638,6 @@ async fn scenario(mode: Mode, vip: &str) {
     .await;
     drop(bed);
     drop(agent);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn check_events(admin: &Client, ns: &str, node: &str, agent: &Agent) {
@@ -823,37 +871,22 @@ async fn api_outage_holds_routes_then_withdraws_after_api_stale_after_and_conver
     let cp = tokio::task::block_in_place(ControlPlane::start)
         .unwrap_or_else(|e| panic!("test control plane unavailable: {e}"));
     let admin = cp.admin_client();
-    let ns = controlplane::test_namespace(&admin, "outage").await;
-    let node = format!("node-{ns}");
+    let scene = Scene::new(&admin, "outage").await;
+    let (ns, node) = (scene.ns.clone(), scene.node.clone());
     let vip = "192.0.2.79";
     let prefix = format!("{vip}/32");
     let has_route = |rib: &[Route]| route(rib, &prefix).is_some();
-    let dir = std::env::temp_dir().join(format!("kat-k8s-agent-{ns}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("exabgp.sock");
     create_world(&admin, &ns, &node, vip).await;
-    let endpoints = Endpoints {
-        mode: Mode::Pods,
-        ns: ns.clone(),
-        node: node.clone(),
-        pods: Api::namespaced(admin.clone(), &ns),
-        slices: Api::namespaced(admin.clone(), &ns),
-    };
+    let endpoints = scene.endpoints(&admin, Mode::Pods);
     endpoints.create_ready("web-1").await;
-    let token = agent_token(&admin, &ns).await;
     let metrics_addr = free_local_addr();
-    let agent = start_agent(
-        &kubeconfig(&cp, &dir, &token),
-        &node,
-        &socket,
-        &dir,
-        &["--api-stale-after", "4s", "--metrics-listen", &metrics_addr],
-    );
-    let relay = env!("CARGO_BIN_EXE_kube-anycast");
-    let socket_arg = socket.display().to_string();
-    let bed = tokio::task::block_in_place(|| {
-        Testbed::up(&[relay, "exabgp-relay", "--socket", &socket_arg])
-    });
+    let (agent, bed) = scene
+        .start(
+            &cp,
+            &admin,
+            &["--api-stale-after", "4s", "--metrics-listen", &metrics_addr],
+        )
+        .await;
     wait_rib(&bed, &agent, "announced", has_route);
 
     let apiserver = cp
@@ -912,7 +945,6 @@ async fn api_outage_holds_routes_then_withdraws_after_api_stale_after_and_conver
     );
     drop(bed);
     drop(agent);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -954,10 +986,6 @@ fn scrape(addr: &str) -> String {
 /// Where advertisements are written (`kube_anycast::plan::keeps_advertisement`): a node writes
 /// one for a service only while it announces it or has a local endpoint of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario, step by step, reads best in order"
-)]
 async fn an_advertisement_only_where_the_node_has_endpoints_or_announces() {
     support::testbed::require_root("the BGP test bed");
     let (vip, other_vip) = ("192.0.2.81", "192.0.2.82");
@@ -965,11 +993,8 @@ async fn an_advertisement_only_where_the_node_has_endpoints_or_announces() {
     let other_prefix = format!("{other_vip}/32");
     let cp = controlplane::shared();
     let admin = cp.admin_client();
-    let ns = controlplane::test_namespace(&admin, "presence").await;
-    let node = format!("node-{ns}");
-    let dir = std::env::temp_dir().join(format!("kat-k8s-agent-{ns}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("exabgp.sock");
+    let scene = Scene::new(&admin, "presence").await;
+    let (ns, node) = (scene.ns.clone(), scene.node.clone());
 
     // `web` has no pod anywhere yet; `www` (its own pool, Service and a ready pod on this
     // node) is the marker that the agent has planned and written.
@@ -1009,27 +1034,11 @@ async fn an_advertisement_only_where_the_node_has_endpoints_or_announces() {
     pods.patch_status("www-1", &PatchParams::default(), &Patch::Merge(ready))
         .await
         .unwrap();
-    let endpoints = Endpoints {
-        mode: Mode::Pods,
-        ns: ns.clone(),
-        node: node.clone(),
-        pods: pods.clone(),
-        slices: Api::namespaced(admin.clone(), &ns),
-    };
+    let endpoints = scene.endpoints(&admin, Mode::Pods);
 
-    let token = agent_token(&admin, &ns).await;
-    let agent = start_agent(
-        &kubeconfig(cp, &dir, &token),
-        &node,
-        &socket,
-        &dir,
-        &["--metrics-listen", "127.0.0.1:0"],
-    );
-    let relay = env!("CARGO_BIN_EXE_kube-anycast");
-    let socket_arg = socket.display().to_string();
-    let bed = tokio::task::block_in_place(|| {
-        Testbed::up(&[relay, "exabgp-relay", "--socket", &socket_arg])
-    });
+    let (agent, bed) = scene
+        .start(cp, &admin, &["--metrics-listen", "127.0.0.1:0"])
+        .await;
     let adverts: Api<AnycastAdvertisement> = Api::namespaced(admin.clone(), &ns);
     let web_name = format!("web.{node}");
     let www_name = format!("www.{node}");
@@ -1088,7 +1097,6 @@ async fn an_advertisement_only_where_the_node_has_endpoints_or_announces() {
     assert_eq!(state_of(&www_name).await, Some((AdvertisedState::Up, 1, 1)));
     drop(bed);
     drop(agent);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// What the test's health endpoint answers, per path.
@@ -1237,11 +1245,8 @@ async fn a_failing_probe_withdraws_after_fall_and_returns_after_rise() {
     let med = |rib: &[Route]| route(rib, &prefix).map(|r| r.med);
     let cp = controlplane::shared();
     let admin = cp.admin_client();
-    let ns = controlplane::test_namespace(&admin, "probe").await;
-    let node = format!("node-{ns}");
-    let dir = std::env::temp_dir().join(format!("kat-k8s-agent-{ns}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let socket = dir.join("exabgp.sock");
+    let scene = Scene::new(&admin, "probe").await;
+    let (ns, node) = (scene.ns.clone(), scene.node.clone());
 
     // Two HTTP probes against the test's listener, run by the agent on the node: `main`
     // (weight 8) and `extra` (weight 2), with the default thresholds up 90 % and degraded
@@ -1270,27 +1275,11 @@ async fn a_failing_probe_withdraws_after_fall_and_returns_after_rise() {
         .patch(&node, &PatchParams::default(), &Patch::Merge(label))
         .await
         .unwrap();
-    let endpoints = Endpoints {
-        mode: Mode::Pods,
-        ns: ns.clone(),
-        node: node.clone(),
-        pods: Api::namespaced(admin.clone(), &ns),
-        slices: Api::namespaced(admin.clone(), &ns),
-    };
+    let endpoints = scene.endpoints(&admin, Mode::Pods);
     endpoints.create_ready("web-1").await;
-    let token = agent_token(&admin, &ns).await;
-    let agent = start_agent(
-        &kubeconfig(cp, &dir, &token),
-        &node,
-        &socket,
-        &dir,
-        &["--metrics-listen", "127.0.0.1:0"],
-    );
-    let relay = env!("CARGO_BIN_EXE_kube-anycast");
-    let socket_arg = socket.display().to_string();
-    let bed = tokio::task::block_in_place(|| {
-        Testbed::up(&[relay, "exabgp-relay", "--socket", &socket_arg])
-    });
+    let (agent, bed) = scene
+        .start(cp, &admin, &["--metrics-listen", "127.0.0.1:0"])
+        .await;
     let adverts: Api<AnycastAdvertisement> = Api::namespaced(admin.clone(), &ns);
     let name = format!("web.{node}");
     let advert_in = async |state: AdvertisedState| {
@@ -1416,5 +1405,4 @@ async fn a_failing_probe_withdraws_after_fall_and_returns_after_rise() {
     );
     drop(bed);
     drop(agent);
-    let _ = std::fs::remove_dir_all(&dir);
 }
