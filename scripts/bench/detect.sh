@@ -206,34 +206,8 @@ protocol bgp gobgp {
     ipv4 { import none; export where match_route(); };
 }
 EOF
-  cat >"$dir/ahc.conf" <<EOF
-[DEFAULT]
-interface             = lo
-[daemon]
-pidfile               = $dir/ahc.pid
-ipv4                  = true
-ipv6                  = false
-bird_conf             = $dir/anycast-prefixes.conf
-bird_variable         = ACAST_PS_ADVERTISE
-bird_reconfigure_cmd  = /usr/sbin/birdc -s $dir/bird.ctl configure
-dummy_ip_prefix       = 10.189.200.255/32
-bird_keep_changes     = false
-purge_ip_prefixes     = true
-loglevel              = info
-log_file              = $KAT_TESTBED_DIR/ahc.log
-prometheus_exporter   = false
-EOF
-  cat >"$dir/checks.d/svc.conf" <<EOF
-[svc]
-check_cmd         = /usr/bin/$CURL
-check_interval    = $INTERVAL
-check_timeout     = $TIMEOUT
-check_rise        = $RISE
-check_fail        = $FALL
-check_disabled    = false
-on_disabled       = withdraw
-ip_prefix         = $PREFIX
-EOF
+  write_ahc_conf "$dir" "/usr/sbin/birdc -s $dir/bird.ctl configure" "$KAT_TESTBED_DIR/ahc.log"
+  write_ahc_check "$dir" svc "/usr/bin/$CURL" "$INTERVAL" "$TIMEOUT" "$RISE" "$FALL" "$PREFIX"
   ip netns exec "$NS_EXA" bird -f -c "$dir/bird.conf" -s "$dir/bird.ctl" \
     </dev/null >"$KAT_TESTBED_DIR/bird.stdout.log" 2>&1 &
   started+=($!)

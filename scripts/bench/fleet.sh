@@ -128,37 +128,11 @@ for n in "${sizes[@]}"; do
   dir="$work/ahc-$n"
   mkdir -p "$dir/checks.d"
   echo 'define ACAST_PS_ADVERTISE = [ 10.189.200.255/32 ];' >"$dir/anycast-prefixes.conf"
-  cat >"$dir/ahc.conf" <<EOF
-[DEFAULT]
-interface             = lo
-[daemon]
-pidfile               = $dir/ahc.pid
-ipv4                  = true
-ipv6                  = false
-bird_conf             = $dir/anycast-prefixes.conf
-bird_variable         = ACAST_PS_ADVERTISE
-bird_reconfigure_cmd  = /bin/true
-dummy_ip_prefix       = 10.189.200.255/32
-bird_keep_changes     = false
-purge_ip_prefixes     = true
-loglevel              = info
-log_file              = $dir/ahc.log
-prometheus_exporter   = false
-EOF
+  write_ahc_conf "$dir" /bin/true "$dir/ahc.log"
   for i in $(seq 1 "$n"); do
     vip="198.18.$((i / 250)).$((i % 250 + 1))/32"
     ip -n "$ahc_ns" addr replace "$vip" dev lo
-    cat >"$dir/checks.d/svc-$i.conf" <<EOF
-[svc-$i]
-check_cmd         = $(command -v curl) -sf -o /dev/null $url
-check_interval    = 1
-check_timeout     = 2
-check_rise        = 3
-check_fail        = 2
-check_disabled    = false
-on_disabled       = withdraw
-ip_prefix         = $vip
-EOF
+    write_ahc_check "$dir" "svc-$i" "$(command -v curl) -sf -o /dev/null $url" 1 2 3 2 "$vip"
   done
   # `ip netns exec` execs the daemon, so $! is the daemon itself.
   ip netns exec "$ahc_ns" "$ahc_venv/bin/anycast-healthchecker" -f "$dir/ahc.conf" -d "$dir/checks.d" \

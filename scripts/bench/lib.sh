@@ -47,3 +47,41 @@ ensure_ahc() {
   ) 9>"$venv.lock"
   echo "$venv"
 }
+
+# anycast-healthchecker's daemon config in DIR/ahc.conf (its prefix file DIR/anycast-prefixes.conf,
+# log level info as in the peer anchors). Args: DIR, the BIRD reconfigure command, the log file.
+write_ahc_conf() {
+  cat >"$1/ahc.conf" <<EOF
+[DEFAULT]
+interface             = lo
+[daemon]
+pidfile               = $1/ahc.pid
+ipv4                  = true
+ipv6                  = false
+bird_conf             = $1/anycast-prefixes.conf
+bird_variable         = ACAST_PS_ADVERTISE
+bird_reconfigure_cmd  = $2
+dummy_ip_prefix       = 10.189.200.255/32
+bird_keep_changes     = false
+purge_ip_prefixes     = true
+loglevel              = info
+log_file              = $3
+prometheus_exporter   = false
+EOF
+}
+
+# One anycast-healthchecker service check in DIR/checks.d/NAME.conf. Args: DIR, NAME, the check
+# command, interval, timeout, rise, fall, the prefix.
+write_ahc_check() {
+  cat >"$1/checks.d/$2.conf" <<EOF
+[$2]
+check_cmd         = $3
+check_interval    = $4
+check_timeout     = $5
+check_rise        = $6
+check_fail        = $7
+check_disabled    = false
+on_disabled       = withdraw
+ip_prefix         = $8
+EOF
+}
