@@ -11,6 +11,15 @@ fn lines(batches: &[Batch]) -> Vec<&str> {
     batches.iter().map(|b| b.line.as_str()).collect()
 }
 
+/// Writes every line and has ExaBGP answer `done` to each, as a session that completes does.
+fn complete(held: &mut Held, announced: &mut Rib, batches: &[Batch]) {
+    for b in batches {
+        held.on_written(&b.effect);
+        held.on_done(&b.effect);
+        b.effect.apply(announced);
+    }
+}
+
 /// Regression (docs/reliability.md, finding 6): a route withdrawn while no relay was connected
 /// is withdrawn by the next session, after nothing of it was acknowledged there.
 #[test]
@@ -22,10 +31,7 @@ fn the_next_session_withdraws_what_an_earlier_one_left() {
         &rib(&[("192.0.2.1/32", 100), ("192.0.2.2/32", 100)]),
         10,
     );
-    for b in &first {
-        held.on_written(&b.effect);
-        held.on_done(&b.effect);
-    }
+    complete(&mut held, &mut Rib::new(), &first);
     // The relay dies; meanwhile 192.0.2.2 turns unready. A new session starts from nothing.
     let desired = rib(&[("192.0.2.1/32", 100)]);
     let second = plan(&held, &Rib::new(), &desired, 10);
@@ -37,11 +43,7 @@ fn the_next_session_withdraws_what_an_earlier_one_left() {
         ]
     );
     let mut announced = Rib::new();
-    for b in &second {
-        held.on_written(&b.effect);
-        held.on_done(&b.effect);
-        b.effect.apply(&mut announced);
-    }
+    complete(&mut held, &mut announced, &second);
     assert_eq!(held.len(), 1);
     // Nothing stale is left: later plans are the plain diff.
     assert!(!held.may_have_stale(&announced));
@@ -59,11 +61,8 @@ fn unanswered_lines_count_as_maybe_applied_announces_and_not_applied_withdraws()
         &rib(&[("192.0.2.1/32", 100), ("192.0.2.2/32", 100)]),
         10,
     );
-    for b in &a {
-        held.on_written(&b.effect);
-        held.on_done(&b.effect);
-    }
-    let announced: Rib = rib(&[("192.0.2.1/32", 100), ("192.0.2.2/32", 100)]);
+    let mut announced = Rib::new();
+    complete(&mut held, &mut announced, &a);
     // Written, never answered: a MED change of .1 and a withdraw of .2.
     for b in plan(&held, &announced, &rib(&[("192.0.2.1/32", 150)]), 10) {
         held.on_written(&b.effect);
@@ -96,11 +95,8 @@ fn a_replaced_path_and_a_refused_announce_leave_only_what_may_be_held() {
         [(key.clone(), old)].into(),
         [(key.clone(), new.clone())].into(),
     ] {
-        for b in plan(&held, &announced, &desired, 10) {
-            held.on_written(&b.effect);
-            held.on_done(&b.effect);
-            b.effect.apply(&mut announced);
-        }
+        let batches = plan(&held, &announced, &desired, 10);
+        complete(&mut held, &mut announced, &batches);
     }
     assert_eq!(held.routes, [(key.clone(), vec![new])].into());
     // A refused announce is never acknowledged; it stays a set to withdraw.
