@@ -61,8 +61,8 @@ else
   section "Route volume" bash scripts/bench/routes.sh 1000 10000 50000
   section "Detection to peer" bash scripts/bench/detect.sh --trials 20 --out "$out/detect"
   section "Kubernetes path" bash scripts/bench/k8s.sh --out "$out/k8s"
-  section "Scale: the agent from 10 to 5,000 AnycastServices" \
-    bash scripts/bench/k8s.sh --only kat --sizes 10,100,1000,5000 --out "$out/k8s-scale"
+  section "Scale: the agent from 10 to 5,000 AnycastServices, then 50,000 endpoints" \
+    bash scripts/bench/k8s.sh --only kat --sizes 10,100,1000,5000 --endpoints 10 --out "$out/k8s-scale"
 fi
 
 venv="$KAT_CACHE/plot-venv"

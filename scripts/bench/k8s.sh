@@ -7,7 +7,7 @@
 # server, the agent or speaker and the measuring driver share that namespace's loopback).
 #
 #   sudo scripts/bench/k8s.sh [--sizes 1,100,1000] [--trials 20] [--idle 30] [--out DIR]
-#                             [--only kat|metallb|floor] [--bin PATH] [--quick]
+#                             [--endpoints 5] [--only kat|metallb|floor] [--bin PATH] [--quick]
 #
 # For each size N (Services, each with one endpoint on this node, node-a):
 #   cold start  the whole speaker side started with N Services already in the API server, after
@@ -29,8 +29,9 @@
 #               (the default) it re-announces every route with GRACEFUL_SHUTDOWN (65535:0) and
 #               withdraws after the delay (30 s; --quick 2 s); with `drain: Withdraw` it
 #               withdraws at once, which is what MetalLB does with this label
-#   endpoints   every Service grown to 5 endpoints (4 on other nodes: node-b..node-e; Pods too
-#               for kube-anycast), then resources and latency again
+#   endpoints   every Service grown to --endpoints endpoints (default 5, at most 10; all but one on
+#               other nodes, node-b..node-j; Pods too for kube-anycast), then resources and latency
+#               again
 # And the floor of kube-anycast's path: ExaBGP alone on its own bed, a text API command
 # (`announce route ... next-hop self med 100`, then `withdraw route ...`) written to it through
 # a FIFO -> the change at gobgpd. Each latency trial also records when a separate watch on the
@@ -59,6 +60,7 @@ trials=20
 idle=30
 settle=10
 drain_runs=3
+endpoints=5
 gs_delay=30s
 only=""
 out=""
@@ -68,6 +70,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --sizes) sizes="$2"; shift ;;
     --trials) trials="$2"; shift ;;
+    --endpoints) endpoints="$2"; shift ;;
     --idle) idle="$2"; shift ;;
     --out) out="$2"; shift ;;
     --only) only="$2"; shift ;;
@@ -78,6 +81,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+[[ $endpoints =~ ^([2-9]|10)$ ]] || { echo "k8s.sh: --endpoints wants 2..10: $endpoints" >&2; exit 2; }
 [[ $sizes =~ ^[0-9]+(,[0-9]+)*$ ]] || { echo "k8s.sh: --sizes wants N,N,...: $sizes" >&2; exit 2; }
 IFS=, read -ra sizes <<<"$sizes"
 largest="${sizes[-1]}"
@@ -284,11 +288,11 @@ bench_kat() {
     drv drain --expect announce --count "$n" --label "kube-anycast undrain" --out "$out/drain.tsv"
   done
   stop_agent
-  log "kube-anycast: $n Services with 5 endpoints each"
-  drv endpoints --impl kat --count "$n" --endpoints 5 2>>"$out/logs/driver.log"
+  log "kube-anycast: $n Services with $endpoints endpoints each"
+  drv endpoints --impl kat --count "$n" --endpoints "$endpoints" 2>>"$out/logs/driver.log"
   for src in pods endpointslices; do
     start_agent "$src"
-    kat_measure "$src" "kube-anycast, --endpoints-from $src, 5 endpoints" "$n" 5
+    kat_measure "$src" "kube-anycast, --endpoints-from $src, $endpoints endpoints" "$n" "$endpoints"
     stop_agent
   done
   bed_down kat
@@ -352,10 +356,10 @@ bench_metallb() {
     drv drain --on --expect withdraw --count "$n" --label "MetalLB drain" --out "$out/drain.tsv"
     drv drain --expect announce --count "$n" --label "MetalLB undrain" --out "$out/drain.tsv"
   done
-  log "MetalLB: $n Services with 5 endpoints each"
-  drv endpoints --impl metallb --count "$n" --endpoints 5 2>>"$out/logs/driver.log"
-  metallb_cold "$n" "MetalLB speaker, N=$n, 5 endpoints"
-  metallb_measure "MetalLB speaker, 5 endpoints" "$n" 5
+  log "MetalLB: $n Services with $endpoints endpoints each"
+  drv endpoints --impl metallb --count "$n" --endpoints "$endpoints" 2>>"$out/logs/driver.log"
+  metallb_cold "$n" "MetalLB speaker, N=$n, $endpoints endpoints"
+  metallb_measure "MetalLB speaker, $endpoints endpoints" "$n" "$endpoints"
   stop_speaker
   bed_down metallb
 }

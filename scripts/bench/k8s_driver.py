@@ -32,7 +32,8 @@ import threading
 import time
 
 NS = "bench"
-OTHER_NODES = ["node-b", "node-c", "node-d", "node-e"]
+# Enough simulated nodes for 10 endpoints per Service, one per node.
+OTHER_NODES = [f"node-{c}" for c in "bcdefghij"]
 BASE = ipaddress.IPv4Address("100.64.0.0")
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 GRACEFUL_SHUTDOWN = 65535 << 16

@@ -6,6 +6,7 @@ Each plot is made only when its TSV exists, so a partial run still plots what it
 """
 
 import csv
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -22,6 +23,17 @@ def rows(results: Path, name: str):
         return None
     with path.open(newline="") as f:
         return list(csv.DictReader(f, delimiter="\t"))
+
+
+# k8s.sh labels the runs after every Service grew to several endpoints "..., N endpoints".
+GROWN = re.compile(r"\d+ endpoints")
+
+
+def k8s_rows(path: Path):
+    """k8s.sh's headerless TSVs, as lists of fields."""
+    if not path.exists():
+        return []
+    return [line.split("\t") for line in path.read_text().splitlines() if line]
 
 
 def save(fig, out: Path, name: str):
@@ -169,7 +181,7 @@ def kubernetes(results: Path, out: Path):
     for line in latency.read_text().splitlines():
         f = line.split("\t")
         numeric = len(f) >= 5 and f[4].replace(".", "", 1).isdigit()  # not "timeout"
-        if numeric and "5 endpoints" not in f[0] and not f[0].startswith("floor"):
+        if numeric and not GROWN.search(f[0]) and not f[0].startswith("floor"):
             samples[(f[0], int(f[1]))].append(float(f[4]))
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     for label in sorted({k[0] for k in samples}):
@@ -185,7 +197,7 @@ def kubernetes(results: Path, out: Path):
         rss = defaultdict(dict)
         for line in resources.read_text().splitlines():
             f = line.split("\t")
-            if len(f) >= 5 and "5 endpoints" not in f[0] and f[2] in ("agent", "speaker"):
+            if len(f) >= 5 and not GROWN.search(f[0]) and f[2] in ("agent", "speaker"):
                 rss[f"{f[0]} ({f[2]})"][int(f[1])] = float(f[4])
         for label, by_size in sorted(rss.items()):
             sizes = sorted(by_size)
@@ -199,10 +211,55 @@ def kubernetes(results: Path, out: Path):
     save(fig, out, "k8s")
 
 
+def scale(results: Path, out: Path):
+    """k8s.sh --only kat over growing sizes (all.sh writes it to k8s-scale): per endpoint
+    source, readiness write -> route change p50 and p99, and the agent's RSS and idle CPU; the
+    run with every Service grown to several endpoints is drawn as separate points."""
+    k8s = results / "k8s-scale"
+    latency = k8s_rows(k8s / "latency.tsv")
+    if not latency:
+        return
+    samples = defaultdict(list)
+    for f in latency:
+        if len(f) >= 5 and f[4] != "timeout":
+            samples[(f[0], int(f[1]))].append(float(f[4]))
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4))
+    for label in sorted({k[0] for k in samples}):
+        sizes = sorted(n for (l, n) in samples if l == label)
+        ordered = [sorted(samples[(label, n)]) for n in sizes]
+        style = "s" if GROWN.search(label) else "o"
+        line = a.plot(sizes, [v[len(v) // 2] for v in ordered], marker=style, label=f"{label} p50")
+        a.plot(sizes, [v[min(len(v) - 1, int(len(v) * 0.99))] for v in ordered], marker=style,
+               linestyle="--", color=line[0].get_color(), label=f"{label} p99")
+    a.set_ylabel("readiness write -> route change at gobgpd, ms")
+    rss, anon, cpu = defaultdict(dict), defaultdict(dict), defaultdict(dict)
+    for f in k8s_rows(k8s / "resources.tsv"):
+        if len(f) >= 6 and f[2] == "agent":
+            cpu[f[0]][int(f[1])] = float(f[3])
+            rss[f[0]][int(f[1])] = float(f[4])
+            anon[f[0]][int(f[1])] = float(f[5])
+    for label in sorted(rss):
+        sizes = sorted(rss[label])
+        style = "s" if GROWN.search(label) else "o"
+        line = b.plot(sizes, [rss[label][n] for n in sizes], marker=style, label=f"{label} RSS")
+        b.plot(sizes, [anon[label][n] for n in sizes], marker=style, linestyle="--",
+               color=line[0].get_color(), label=f"{label} anonymous")
+        c.plot(sizes, [cpu[label][n] for n in sizes], marker=style, label=label)
+    b.set_ylabel("agent memory at idle, MiB")
+    c.set_ylabel("agent CPU at idle, CPU-s/min")
+    for ax in (a, b, c):
+        ax.set_xscale("log")
+        ax.set_xlabel("AnycastServices")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    fig.suptitle("Scale: kube-anycast's agent from 10 to 5,000 AnycastServices")
+    save(fig, out, "scale")
+
+
 def main():
     results, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    for plot in (planning, change, healthcheck, fleet, routes, detection, kubernetes):
+    for plot in (planning, change, healthcheck, fleet, routes, detection, kubernetes, scale):
         plot(results, out)
 
 
