@@ -305,7 +305,7 @@ def cmd_setup(api, args):
         api.create(base + "/ipaddresspools", {
             "apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
             "metadata": {"name": "pool", "namespace": mns},
-            "spec": {"addresses": ["100.64.0.0/20"]}})
+            "spec": {"addresses": ["100.64.0.0/16"]}})
         api.create(f"/apis/metallb.io/v1beta2/namespaces/{mns}/bgppeers", {
             "apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
             "metadata": {"name": "gobgp", "namespace": mns},
@@ -318,7 +318,7 @@ def cmd_setup(api, args):
         api.create("/apis/kube-anycast.io/v1alpha1/anycastpools", {
             "apiVersion": "kube-anycast.io/v1alpha1", "kind": "AnycastPool",
             "metadata": {"name": "bench"},
-            "spec": {"cidrs": ["100.64.0.0/20"],
+            "spec": {"cidrs": ["100.64.0.0/16"],
                      "drain": {"mode": "GracefulShutdown", "delay": args.drain_delay}}})
 
 
