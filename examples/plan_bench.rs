@@ -58,8 +58,7 @@ fn mk_inputs(n: u32) -> Result<Inputs, Box<dyn std::error::Error>> {
             "cidrs": [format!("10.{i}.0.0/16")],
             "communities": [format!("65000:{i}")],
         }))?;
-        inputs
-            .pools
+        std::sync::Arc::make_mut(&mut inputs.pools)
             .insert(format!("pool{i}"), validate_pool(&pool));
     }
     for i in 0..n {
@@ -74,8 +73,7 @@ fn mk_inputs(n: u32) -> Result<Inputs, Box<dyn std::error::Error>> {
             ],
         }))?;
         let key = ServiceKey::new(format!("ns{}", i % 20), format!("svc{i}"));
-        inputs
-            .services
+        std::sync::Arc::make_mut(&mut inputs.services)
             .insert(key.clone(), std::sync::Arc::new(validate_service(&spec)));
         let probes = [
             ("http".to_owned(), i % 7 != 0),

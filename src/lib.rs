@@ -20,5 +20,6 @@ pub mod model;
 pub mod netlink;
 pub mod plan;
 pub mod probe;
+pub mod sorted;
 pub mod telemetry;
 pub mod timer;

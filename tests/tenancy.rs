@@ -16,6 +16,7 @@ mod exabgp_line;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use kube_anycast::crd::{AnycastPoolSpec, AnycastServiceSpec};
@@ -42,12 +43,10 @@ fn mk_inputs(pools: &[(&str, Value)], namespaces: &[(&str, &[(&str, &str)])]) ->
     };
     for (name, spec) in pools {
         let spec: AnycastPoolSpec = serde_json::from_value(spec.clone()).expect("a pool spec");
-        inputs
-            .pools
-            .insert((*name).to_owned(), validate_pool(&spec));
+        Arc::make_mut(&mut inputs.pools).insert((*name).to_owned(), validate_pool(&spec));
     }
     for (ns, labels) in namespaces {
-        inputs.namespaces.insert(
+        Arc::make_mut(&mut inputs.namespaces).insert(
             (*ns).to_owned(),
             labels
                 .iter()
@@ -80,7 +79,7 @@ fn mk_service(inputs: &mut Inputs, ns: &str, name: &str, spec: Value) {
             probes,
         },
     );
-    inputs.services.insert(key, std::sync::Arc::new(service));
+    Arc::make_mut(&mut inputs.services).insert(key, Arc::new(service));
 }
 
 fn web(addresses: &[&str]) -> Value {
@@ -477,7 +476,7 @@ fn a_broader_pool_never_reaches_into_another_tenants_more_specific_pool() {
         )]
     );
     // Without a claim from b, a still cannot take b's address.
-    inputs.services.remove(&ServiceKey::new("b", "web"));
+    Arc::make_mut(&mut inputs.services).remove(&ServiceKey::new("b", "web"));
     assert_eq!(
         announced(&plan(&inputs), "a", "web"),
         ["10.2.0.1/32", "10.3.0.1/32"]

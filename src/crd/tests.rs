@@ -123,15 +123,13 @@ fn the_examples_parse_validate_and_plan() {
     let pool: AnycastPool = serde_saphyr::from_str(&read("anycastpool.yaml")).unwrap();
     let svc: AnycastService = serde_saphyr::from_str(&read("anycastservice.yaml")).unwrap();
     let mut inputs = crate::plan::Inputs::default();
-    inputs
-        .pools
-        .insert("edge".into(), crate::plan::validate_pool(&pool.spec));
+    Arc::make_mut(&mut inputs.pools).insert("edge".into(), crate::plan::validate_pool(&pool.spec));
     let key = crate::plan::ServiceKey::new("team-dns", "dns");
-    inputs.services.insert(
+    Arc::make_mut(&mut inputs.services).insert(
         key.clone(),
         Arc::new(crate::plan::validate_service(&svc.spec)),
     );
-    inputs.namespaces.insert(
+    Arc::make_mut(&mut inputs.namespaces).insert(
         "team-dns".into(),
         [("kube-anycast.io/team".to_owned(), "dns".to_owned())].into(),
     );

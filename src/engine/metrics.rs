@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::exabgp::driver::Applied;
 use crate::plan::{Plan, ServiceKey, State};
+use crate::sorted::Cursor;
 
 /// Service labels: configured names only.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -131,9 +132,10 @@ impl AgentMetrics {
         let routes = i64::try_from(new.rib.len()).unwrap_or(i64::MAX);
         self.routes.set(routes);
         // Only services whose state changed: a plan of thousands of services usually changes one.
+        let mut before = Cursor::new(&old.reports);
         for (key, report) in &new.reports {
             let now = label(report.state);
-            if old.reports.get(key).map(|r| label(r.state)) == Some(now) {
+            if before.seek(key).map(|r| label(r.state)) == Some(now) {
                 continue;
             }
             self.transitions.get_or_create(&labels(key, now)).inc();
@@ -143,7 +145,8 @@ impl AgentMetrics {
                     .set(i64::from(s == now));
             }
         }
-        for key in old.reports.keys().filter(|k| !new.reports.contains_key(*k)) {
+        let mut after = Cursor::new(&new.reports);
+        for key in old.reports.keys().filter(|k| after.seek(k).is_none()) {
             for s in ALL {
                 self.state.remove(&labels(key, s));
             }
@@ -214,7 +217,7 @@ mod tests {
                     reason: String::new(),
                     probes: BTreeMap::new(),
                 };
-                (ServiceKey::new("ns", *name), report)
+                (ServiceKey::new("ns", *name), Arc::new(report))
             })
             .collect();
         Plan {

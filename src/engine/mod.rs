@@ -257,9 +257,9 @@ impl Engine {
             })
             .collect();
         Inputs {
-            services: (*world.services).clone(),
-            pools: (*world.pools).clone(),
-            namespaces: (*world.namespaces).clone(),
+            services: world.services.clone(),
+            pools: world.pools.clone(),
+            namespaces: world.namespaces.clone(),
             node,
             health,
         }

@@ -21,10 +21,7 @@ pub fn probe_jobs(
     let mut jobs = Vec::new();
     for (key, service) in world.services.iter() {
         let Ok(service) = &**service else { continue };
-        if !plan
-            .reports
-            .get(key)
-            .is_some_and(crate::plan::Report::runs_probes)
+        if !plan.reports.get(key).is_some_and(|r| r.runs_probes())
             || !probes_can_matter(world, key, service)
         {
             continue;
@@ -155,8 +152,8 @@ mod tests {
 
     fn jobs(world: &World) -> usize {
         let inputs = Inputs {
-            services: (*world.services).clone(),
-            pools: (*world.pools).clone(),
+            services: world.services.clone(),
+            pools: world.pools.clone(),
             health: world
                 .services
                 .keys()

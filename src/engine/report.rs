@@ -1,11 +1,13 @@
 //! Telling people what changed: a log line per service whose state, MED or reason changed.
 
 use crate::plan::Plan;
+use crate::sorted::Cursor;
 
 /// Logs every service whose report differs between two plans.
 pub fn log_changes(old: &Plan, new: &Plan) {
+    let mut before = Cursor::new(&old.reports);
     for (key, report) in &new.reports {
-        if old.reports.get(key) == Some(report) {
+        if before.seek(key) == Some(report) {
             continue;
         }
         let prefixes: Vec<String> = report.prefixes.iter().map(ToString::to_string).collect();
@@ -21,7 +23,8 @@ pub fn log_changes(old: &Plan, new: &Plan) {
             tracing::warn!(service = %key, address = %ip, reason = %why, "address refused");
         }
     }
-    for key in old.reports.keys().filter(|k| !new.reports.contains_key(*k)) {
+    let mut after = Cursor::new(&new.reports);
+    for key in old.reports.keys().filter(|k| after.seek(k).is_none()) {
         tracing::info!(service = %key, "service removed");
     }
 }

@@ -125,7 +125,7 @@ impl Limiter {
     }
 
     /// Forgets services that no longer exist.
-    pub fn retain(&mut self, keep: impl Fn(&ServiceKey) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(&ServiceKey) -> bool) {
         self.buckets.retain(|k, _| keep(k));
     }
 }

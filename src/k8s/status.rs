@@ -16,6 +16,7 @@ use crate::plan::{
     LocalHealth, Plan, Report, ServiceEntry, ServiceKey, State, ValidService, advertisement,
     keeps_advertisement,
 };
+use crate::sorted::{self, Cursor};
 
 /// One advertisement to apply.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,7 +101,7 @@ pub struct Writer {
 /// did they, so a plan that changes one service of thousands costs one decision.
 #[derive(Debug, Clone)]
 struct Seen {
-    report: Report,
+    report: Arc<Report>,
     uid: Option<String>,
     svc: Option<ServiceEntry>,
     counts: EndpointCounts,
@@ -109,7 +110,7 @@ struct Seen {
 impl Seen {
     fn is_same(
         &self,
-        report: &Report,
+        report: &Arc<Report>,
         uid: Option<&String>,
         svc: Option<&ServiceEntry>,
         counts: EndpointCounts,
@@ -149,7 +150,7 @@ impl Writer {
     /// The ops that bring the cluster from what was written to what `plan` says, at `now`.
     pub fn update(&mut self, plan: &Plan, world: &World, now: Timestamp) -> Vec<Op> {
         let mut ops = Vec::new();
-        for (key, report) in &plan.reports {
+        for (key, report) in self.changed(plan, world) {
             let uid = world.service_uids.get(key);
             let svc = world.services.get(key);
             let counts = world
@@ -158,34 +159,53 @@ impl Writer {
                 .and_then(|e| e.get(key))
                 .copied()
                 .unwrap_or_default();
-            if self
-                .seen
-                .get(key)
-                .is_some_and(|s| s.is_same(report, uid, svc, counts))
-            {
-                continue;
-            }
             self.decide(key, report, uid, svc, counts, now, &mut ops);
             let seen = Seen {
-                report: report.clone(),
+                report: Arc::clone(report),
                 uid: uid.cloned(),
                 svc: svc.cloned(),
                 counts,
             };
             self.seen.insert(key.clone(), seen);
         }
-        self.seen.retain(|k, _| plan.reports.contains_key(k));
+        let mut reported = Cursor::new(&plan.reports);
+        self.seen.retain(|k, _| reported.seek(k).is_some());
+        let mut reported = Cursor::new(&plan.reports);
         let gone: Vec<ServiceKey> = self
             .written
             .keys()
-            .filter(|k| !plan.reports.contains_key(*k))
+            .filter(|k| reported.seek(k).is_none())
             .cloned()
             .collect();
         for key in gone {
             self.unwrite(&key, &mut ops);
         }
-        self.limiter.retain(|k| plan.reports.contains_key(k));
+        let mut reported = Cursor::new(&plan.reports);
+        self.limiter.retain(|k| reported.seek(k).is_some());
         ops
+    }
+
+    /// The reports of services for which something changed since the last update: one walk in
+    /// key order over the plan, the world and what was seen (a change usually touches one).
+    fn changed<'p>(&self, plan: &'p Plan, world: &World) -> Vec<(&'p ServiceKey, &'p Arc<Report>)> {
+        let mut seen = Cursor::new(&self.seen);
+        let mut uids = Cursor::new(&world.service_uids);
+        let mut services = Cursor::new(&world.services);
+        let mut endpoints = sorted::cursor(world.endpoints.as_deref());
+        plan.reports
+            .iter()
+            .filter(|(key, report)| {
+                let counts = endpoints
+                    .as_mut()
+                    .and_then(|e| e.seek(key))
+                    .copied()
+                    .unwrap_or_default();
+                let (uid, svc) = (uids.seek(key), services.seek(key));
+                !seen
+                    .seek(key)
+                    .is_some_and(|s| s.is_same(report, uid, svc, counts))
+            })
+            .collect()
     }
 
     /// One service's ops for a report that differs from the last one seen.
@@ -213,7 +233,7 @@ impl Writer {
         let keep = keeps_advertisement(report, svc, counts.total);
         let was_kept = self.written.contains_key(key);
         let old = self.written.get(key).map(|(u, s)| (u.clone(), s.clone()));
-        let old_report = self.seen.get(key).map(|s| s.report.clone()).or_else(|| {
+        let old_report = self.seen.get(key).map(|s| (*s.report).clone()).or_else(|| {
             old.as_ref().map(|(_, o)| Report {
                 state: o.state,
                 med: o.med,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -38,7 +39,7 @@ pub fn plan(inputs: &Inputs) -> Plan {
     let unlabelled = BTreeMap::new();
     let mut reports = BTreeMap::new();
     let mut claims = BTreeMap::new();
-    for (key, svc) in &inputs.services {
+    for (key, svc) in inputs.services.iter() {
         match &**svc {
             Err(e) => {
                 reports.insert(
@@ -84,7 +85,7 @@ pub fn plan(inputs: &Inputs) -> Plan {
     }
     Plan {
         rib,
-        reports,
+        reports: reports.into_iter().map(|(k, r)| (k, Arc::new(r))).collect(),
         replan_after,
     }
 }

@@ -12,12 +12,14 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::{Inputs, Plan, ServiceKey, plan};
+use crate::sorted::Cursor;
 
 /// The plan for `new`, from the plan `previous` of `old`; `None` when only a full [`plan`] can
 /// tell (the pools, namespaces or node changed, or the node drains: then timing is involved).
 pub fn replan(previous: &Plan, old: &Inputs, new: &Inputs) -> Option<Plan> {
-    let globals_unchanged =
-        old.pools == new.pools && old.namespaces == new.namespaces && old.node == new.node;
+    let globals_unchanged = same(&old.pools, &new.pools)
+        && same(&old.namespaces, &new.namespaces)
+        && old.node == new.node;
     if !globals_unchanged || new.node.drain_cause().is_some() || previous.replan_after.is_some() {
         return None;
     }
@@ -27,7 +29,7 @@ pub fn replan(previous: &Plan, old: &Inputs, new: &Inputs) -> Option<Plan> {
     }
     let (group, addresses) = linked_group(old, new, changed);
     let sub = Inputs {
-        services: subset(&new.services, &group),
+        services: Arc::new(subset(&new.services, &group)),
         pools: new.pools.clone(),
         namespaces: new.namespaces.clone(),
         node: new.node.clone(),
@@ -44,21 +46,31 @@ pub fn replan(previous: &Plan, old: &Inputs, new: &Inputs) -> Option<Plan> {
     Some(out)
 }
 
+/// The same shared collection, or an equal one.
+fn same<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {
+    Arc::ptr_eq(a, b) || a == b
+}
+
 /// Services added, removed, or with another spec or health.
 fn changed_services(old: &Inputs, new: &Inputs) -> BTreeSet<ServiceKey> {
     let mut changed = BTreeSet::new();
-    for (key, svc) in &new.services {
-        let same = old
-            .services
-            .get(key)
-            .is_some_and(|o| Arc::ptr_eq(o, svc) || o == svc)
-            && old.health.get(key) == new.health.get(key);
-        if !same {
+    let (mut old_services, mut old_health, mut new_health) = (
+        Cursor::new(&old.services),
+        Cursor::new(&old.health),
+        Cursor::new(&new.health),
+    );
+    for (key, svc) in new.services.iter() {
+        let same_service = old_services
+            .seek(key)
+            .is_some_and(|o| Arc::ptr_eq(o, svc) || o == svc);
+        let same_health = old_health.seek(key) == new_health.seek(key);
+        if !(same_service && same_health) {
             changed.insert(key.clone());
         }
     }
+    let mut new_services = Cursor::new(&new.services);
     for key in old.services.keys() {
-        if !new.services.contains_key(key) {
+        if new_services.seek(key).is_none() {
             changed.insert(key.clone());
         }
     }
@@ -82,7 +94,7 @@ fn linked_group(
             }
         }
         for inputs in [old, new] {
-            for (key, svc) in &inputs.services {
+            for (key, svc) in inputs.services.iter() {
                 let Ok(svc) = &**svc else { continue };
                 if !group.contains(key) && svc.addresses.iter().any(|a| addresses.contains(a)) {
                     group.insert(key.clone());

@@ -35,14 +35,14 @@ fn key(i: usize) -> ServiceKey {
 fn apply(inputs: &mut Inputs, edit: Edit) {
     match edit {
         Edit::Spec(i, s) => {
-            inputs.services.insert(key(i), s);
+            Arc::make_mut(&mut inputs.services).insert(key(i), s);
             inputs.health.entry(key(i)).or_default();
         }
         Edit::Health(i, h) => {
             inputs.health.insert(key(i), h);
         }
         Edit::Delete(i) => {
-            inputs.services.remove(&key(i));
+            Arc::make_mut(&mut inputs.services).remove(&key(i));
             inputs.health.remove(&key(i));
         }
         Edit::Cordon(on) => inputs.node.unschedulable = on,
@@ -83,11 +83,11 @@ proptest! {
 fn an_unchanged_input_keeps_the_plan_and_a_new_pool_needs_a_full_plan() {
     let mut inputs = Inputs::default();
     let pool = tests::mk_pool(serde_json::json!({"cidrs": ["10.0.0.0/24"]}));
-    inputs.pools.insert("p".into(), pool.clone());
+    Arc::make_mut(&mut inputs.pools).insert("p".into(), pool.clone());
     let svc = tests::mk_service(serde_json::json!({
         "addresses": ["10.0.0.1"], "readiness": {"service": "s"},
     }));
-    inputs.services.insert(key(0), Arc::new(svc));
+    Arc::make_mut(&mut inputs.services).insert(key(0), Arc::new(svc));
     inputs.health.insert(
         key(0),
         LocalHealth {
@@ -100,6 +100,6 @@ fn an_unchanged_input_keeps_the_plan_and_a_new_pool_needs_a_full_plan() {
     assert_eq!(previous.rib.len(), 1);
     assert_eq!(replan(&previous, &inputs, &inputs), Some(previous.clone()));
     let mut more_pools = inputs.clone();
-    more_pools.pools.insert("q".into(), pool);
+    Arc::make_mut(&mut more_pools.pools).insert("q".into(), pool);
     assert_eq!(replan(&previous, &inputs, &more_pools), None);
 }

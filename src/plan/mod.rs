@@ -98,12 +98,13 @@ pub type ServiceEntry = Arc<Result<ValidService, InvalidSpec>>;
 /// Everything the planner decides from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inputs {
-    /// Every AnycastService, validated (an invalid one is reported, never announced).
-    pub services: BTreeMap<ServiceKey, ServiceEntry>,
+    /// Every AnycastService, validated (an invalid one is reported, never announced). The
+    /// collections are shared with the sources' world: planning a change copies none of them.
+    pub services: Arc<BTreeMap<ServiceKey, ServiceEntry>>,
     /// Every AnycastPool by name, validated (an invalid one grants nothing).
-    pub pools: BTreeMap<String, Result<ValidPool, InvalidSpec>>,
+    pub pools: Arc<BTreeMap<String, Result<ValidPool, InvalidSpec>>>,
     /// Namespace labels by namespace name (for pools' namespace selectors).
-    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    pub namespaces: Arc<BTreeMap<String, BTreeMap<String, String>>>,
     /// This node.
     pub node: NodeInfo,
     /// Local health per service; a service without an entry has no ready endpoint and no
@@ -189,8 +190,9 @@ pub struct LocalHealth {
 pub struct Plan {
     /// The routes to announce.
     pub rib: Rib,
-    /// What happens to each service on this node, and why.
-    pub reports: BTreeMap<ServiceKey, Report>,
+    /// What happens to each service on this node, and why. Shared: the plan after a change
+    /// keeps the reports of the services it did not touch, and readers compare them by pointer.
+    pub reports: BTreeMap<ServiceKey, Arc<Report>>,
     /// Plan again after this long even if no input changes (a drain delay ends).
     pub replan_after: Option<Duration>,
 }

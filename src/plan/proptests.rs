@@ -85,14 +85,14 @@ prop_compose! {
             inputs.node.annotations.insert(crate::crd::DEFAULT_MED_OFFSET_ANNOTATION.into(), o.to_string());
         }
         for ns in NAMESPACES {
-            inputs.namespaces.insert(ns.into(), BTreeMap::from([("name".to_owned(), ns.to_owned())]));
+            Arc::make_mut(&mut inputs.namespaces).insert(ns.into(), BTreeMap::from([("name".to_owned(), ns.to_owned())]));
         }
         for (i, p) in pools.into_iter().enumerate() {
-            inputs.pools.insert(format!("pool{i}"), p);
+            Arc::make_mut(&mut inputs.pools).insert(format!("pool{i}"), p);
         }
         for (i, (ns, svc, health)) in services.into_iter().enumerate() {
             let key = ServiceKey::new(NAMESPACES[ns], format!("svc{i}"));
-            inputs.services.insert(key.clone(), Arc::new(svc));
+            Arc::make_mut(&mut inputs.services).insert(key.clone(), Arc::new(svc));
             inputs.health.insert(key, health);
         }
         inputs
@@ -206,7 +206,7 @@ proptest! {
     #[test]
     fn too_few_ready_endpoints_or_a_failing_critical_probe_is_never_up(inputs in arb_inputs()) {
         let plan = plan(&inputs);
-        for (key, svc) in &inputs.services {
+        for (key, svc) in inputs.services.iter() {
             let Ok(svc) = &**svc else { continue };
             let health = &inputs.health[key];
             let critical_failing = svc.probes.iter()
@@ -230,10 +230,10 @@ proptest! {
     fn planning_is_deterministic_under_reordering(inputs in arb_inputs()) {
         let mut reversed = Inputs { node: inputs.node.clone(), ..Inputs::default() };
         // Rebuild every map from its entries in reverse: the plan must not notice.
-        reversed.pools = inputs.pools.clone().into_iter().rev().collect();
-        reversed.services = inputs.services.clone().into_iter().rev().collect();
+        reversed.pools = Arc::new((*inputs.pools).clone().into_iter().rev().collect());
+        reversed.services = Arc::new((*inputs.services).clone().into_iter().rev().collect());
         reversed.health = inputs.health.clone().into_iter().rev().collect();
-        reversed.namespaces = inputs.namespaces.clone().into_iter().rev().collect();
+        reversed.namespaces = Arc::new((*inputs.namespaces).clone().into_iter().rev().collect());
         prop_assert_eq!(plan(&inputs), plan(&reversed));
     }
 

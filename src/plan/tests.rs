@@ -28,7 +28,7 @@ fn mk_inputs() -> Inputs {
         },
         ..Inputs::default()
     };
-    inputs.pools.insert(
+    Arc::make_mut(&mut inputs.pools).insert(
         "main".into(),
         mk_pool(json!({"cidrs": ["192.0.2.0/24"], "communities": ["65000:1"]})),
     );
@@ -44,9 +44,7 @@ fn add(
     probes: &[(&str, bool)],
 ) {
     let key = ServiceKey::new(ns, name);
-    inputs
-        .services
-        .insert(key.clone(), Arc::new(mk_service(spec)));
+    Arc::make_mut(&mut inputs.services).insert(key.clone(), Arc::new(mk_service(spec)));
     inputs.health.insert(
         key,
         LocalHealth {
@@ -250,8 +248,7 @@ fn announcements_carry_service_state_and_pool_attributes() {
         "neighbors": ["10.0.0.2", "10.0.0.1"],
         "announce": {"up": {"med": 10, "communities": ["65000:100"]}},
     });
-    inputs
-        .pools
+    Arc::make_mut(&mut inputs.pools)
         .insert("v6".into(), mk_pool(json!({"cidrs": ["2001:db8::/64"]})));
     add(&mut inputs, "ns", "web", spec, 1, &[]);
     let plan = plan(&inputs);
@@ -280,15 +277,14 @@ fn announcements_carry_service_state_and_pool_attributes() {
 #[test]
 fn pools_grant_by_namespace_most_specific_first() {
     let mut inputs = mk_inputs();
-    inputs.pools.insert(
+    Arc::make_mut(&mut inputs.pools).insert(
         "narrow".into(),
         mk_pool(
             json!({"cidrs": ["192.0.2.0/28"], "communities": ["65000:28"],
             "namespaceSelector": {"matchLabels": {"team": "a"}}}),
         ),
     );
-    inputs
-        .namespaces
+    Arc::make_mut(&mut inputs.namespaces)
         .insert("a".into(), BTreeMap::from([("team".into(), "a".into())]));
     add(&mut inputs, "a", "web", web(&["192.0.2.1"]), 1, &[]);
     add(&mut inputs, "b", "web", web(&["192.0.2.200"]), 1, &[]);
@@ -323,7 +319,7 @@ fn pools_grant_by_namespace_most_specific_first() {
 #[test]
 fn a_pool_refuses_the_addresses_of_a_service_setting_what_it_forbids() {
     let mut inputs = mk_inputs();
-    inputs.pools.insert(
+    Arc::make_mut(&mut inputs.pools).insert(
         "tenant-a".into(),
         mk_pool(
             json!({"cidrs": ["198.51.100.0/24"], "communities": ["65000:2"],
@@ -488,7 +484,7 @@ fn draining_announces_graceful_shutdown_until_the_delay_then_withdraws() {
     assert_eq!(late.replan_after, None);
 
     inputs.node.drain_elapsed = Duration::ZERO;
-    inputs.pools.insert(
+    Arc::make_mut(&mut inputs.pools).insert(
         "main".into(),
         mk_pool(json!({"cidrs": ["192.0.2.0/24"], "drain": {"mode": "Withdraw"}})),
     );
@@ -601,7 +597,7 @@ fn selection_exec_and_invalid_specs_announce_nothing() {
         bad.reason
     );
 
-    inputs.pools.insert(
+    Arc::make_mut(&mut inputs.pools).insert(
         "main".into(),
         mk_pool(json!({"cidrs": ["192.0.2.0/24"], "allowExec": true,
         "nodeSelector": {"zone": "b"}})),

@@ -27,7 +27,7 @@ fn mk_plan(reports: &[(&str, Report)]) -> Plan {
     Plan {
         reports: reports
             .iter()
-            .map(|(name, r)| (ServiceKey::new("ns", *name), r.clone()))
+            .map(|(name, r)| (ServiceKey::new("ns", *name), Arc::new(r.clone())))
             .collect(),
         ..Plan::default()
     }
