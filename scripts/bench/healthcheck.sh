@@ -8,8 +8,10 @@
 # given time; its own CPU (children excluded) is the scheduler's exact on-CPU time of the process
 # (/proc/PID/schedstat, nanoseconds: utime+stime come in 10 ms ticks and are sampled, too coarse
 # for ~0.1 ms iterations), its children's CPU is cutime+cstime (the check commands it waited
-# for), and its peak RSS is VmHWM, all read just before it is stopped; iterations are counted
-# from its output (one line per iteration).
+# for), its peak RSS is VmHWM, and its RSS split into anonymous memory and file pages (RssAnon,
+# RssFile: the executable's and its libraries' pages, shared with every other copy and with the
+# page cache; how many of them a process maps depends on what the page cache holds), all read
+# just before it is stopped; iterations are counted from its output (one line per iteration).
 # Prints a Markdown table.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -40,25 +42,27 @@ measure() { # name command...
   # Fields after the comm: 16-17 are cutime cstime (1-based in the full line).
   stat="$(sed 's/^.*) //' "/proc/$pid/stat")"
   local oncpu; oncpu="$(cat /proc/"$pid"/task/*/schedstat | awk '{ns += $1} END {print ns}')" # all threads
-  local hwm; hwm="$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")"
+  local hwm anon file
+  read -r hwm anon file < <(awk '/^VmHWM/ {h = $2} /^RssAnon/ {a = $2} /^RssFile/ {f = $2}
+    END {printf "%.1f %.1f %.1f\n", h / 1024, a / 1024, f / 1024}' "/proc/$pid/status")
   kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
   local iters; iters="$(grep -c ' announce ' "$out" || true)"
   local row
-  row="$(awk -v st="$stat" -v tick="$tick" -v it="$iters" -v hwm="$hwm" -v ns="$oncpu" 'BEGIN {
+  row="$(awk -v st="$stat" -v tick="$tick" -v it="$iters" -v ns="$oncpu" 'BEGIN {
     split(st, f, " "); own = ns / 1e9; kids = (f[14] + f[15]) / tick;
     if (it == 0) it = 1;
-    printf "%d\t%.3f\t%.3f\t%.1f", it, own * 1000 / it, (own + kids) * 1000 / it, hwm / 1024
+    printf "%d\t%.3f\t%.3f", it, own * 1000 / it, (own + kids) * 1000 / it
   }')"
-  local it own all rss
-  IFS=$'\t' read -r it own all rss <<<"$row"
-  echo "| $name | $it | $own | $all | $rss |"
-  tsv healthcheck "$name" "$it" "$own" "$all" "$rss"
+  local it own all
+  IFS=$'\t' read -r it own all <<<"$row"
+  echo "| $name | $it | $own | $all | $hwm | $anon | $file |"
+  tsv healthcheck "$name" "$it" "$own" "$all" "$hwm" "$anon" "$file"
 }
 
 common=(--no-syslog --no-ack --no-ip-setup --interval 0.01 --fast-interval 0.01 --rise 1 --fall 1 --ip 192.0.2.1/32)
-tsv_header healthcheck checker iterations own_cpu_ms_per_iteration cpu_ms_per_iteration_with_children peak_rss_mib
-echo "| checker | iterations | own CPU ms/iteration | CPU ms/iteration with children | peak RSS MiB |"
-echo "|---|---|---|---|---|"
+tsv_header healthcheck checker iterations own_cpu_ms_per_iteration cpu_ms_per_iteration_with_children peak_rss_mib anon_rss_mib file_rss_mib
+echo "| checker | iterations | own CPU ms/iteration | CPU ms/iteration with children | peak RSS MiB | anonymous MiB | file pages MiB |"
+echo "|---|---|---|---|---|---|---|"
 measure "ExaBGP 5.0.15 healthcheck, --cmd true" "$venv/bin/python" -m exabgp healthcheck "${common[@]}" --cmd true
 measure "kube-anycast healthcheck, --cmd true" "$ka" healthcheck "${common[@]}" --cmd true
 if [ -n "$ka_static" ]; then

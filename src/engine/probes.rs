@@ -7,6 +7,7 @@ use crate::crd::service::ProbeTarget;
 use crate::plan::{Check, Plan, ServiceKey, ValidProbe, ValidService};
 use crate::probe::schedule::{ProbeAction, ProbeJob, ProbeTiming};
 use crate::probe::{HttpProbe, TcpProbe};
+use crate::sorted::Cursor;
 
 /// A probe run's identity: its service, the probe's name, and for probes of each local pod, the
 /// pod's IP (such a probe passes only while it passes for every local pod).
@@ -19,11 +20,11 @@ pub fn probe_jobs(
     exec_allowed: impl Fn(&ServiceKey) -> bool,
 ) -> Vec<ProbeJob<ProbeKey>> {
     let mut jobs = Vec::new();
+    let mut reports = Cursor::new(&plan.reports);
     for (key, service) in world.services.iter() {
+        let report = reports.seek(key);
         let Ok(service) = &**service else { continue };
-        if !plan.reports.get(key).is_some_and(|r| r.runs_probes())
-            || !probes_can_matter(world, key, service)
-        {
+        if !report.is_some_and(|r| r.runs_probes()) || !probes_can_matter(world, key, service) {
             continue;
         }
         for probe in &service.probes {
