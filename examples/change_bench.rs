@@ -90,8 +90,8 @@ fn mk_index(n: u32) -> Result<Index, Box<dyn std::error::Error>> {
             valid: validate_service(&spec),
         }));
         backends.push(BackendSummary {
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
+            namespace: key.namespace.to_string(),
+            name: key.name.to_string(),
             selector: Some(BTreeMap::from([("app".to_owned(), format!("svc{i}"))])),
         });
         pods.push(pod(i, true));

@@ -615,9 +615,7 @@ fn every_prefix_on_the_wire_is_a_granted_host_route() {
         for prefix in &report.prefixes {
             assert_eq!(prefix.prefix_len(), prefix.max_prefix_len(), "{prefix}");
             assert!(
-                pools[key.namespace.as_str()]
-                    .iter()
-                    .any(|c| c.contains(prefix)),
+                pools[&*key.namespace].iter().any(|c| c.contains(prefix)),
                 "{prefix} for {key}"
             );
         }

@@ -120,7 +120,7 @@ pub fn world_from_documents(
         match kind.as_str() {
             "AnycastService" => {
                 let namespace = meta.get("namespace").and_then(Value::as_str).unwrap_or("default").to_owned();
-                let key = ServiceKey::new(namespace, &name);
+                let key = ServiceKey::new(namespace, name.as_str());
                 default_readiness(&mut doc, &name);
                 let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
                 let valid = serde_json::from_value::<AnycastServiceSpec>(spec)

@@ -167,8 +167,8 @@ impl AgentMetrics {
 
 fn labels(key: &ServiceKey, state: StateLabel) -> ServiceLabels {
     ServiceLabels {
-        namespace: key.namespace.clone(),
-        service: key.name.clone(),
+        namespace: key.namespace.to_string(),
+        service: key.name.to_string(),
         state,
     }
 }

@@ -344,7 +344,7 @@ fn probe_verdicts(
 fn exec_allowed(world: &World, key: &ServiceKey) -> bool {
     let labels = world
         .namespaces
-        .get(&key.namespace)
+        .get(&*key.namespace)
         .cloned()
         .unwrap_or_default();
     world

@@ -238,7 +238,7 @@ async fn write(client: &Client, manager: &str, node: &str, op: &Op) -> Result<()
 /// The object to apply: labels for service and node, owned by the AnycastService.
 pub fn advertisement(a: &Advertisement, node: &str) -> AnycastAdvertisement {
     let mut obj = AnycastAdvertisement::new(&a.name, a.spec.clone());
-    obj.metadata.namespace = Some(a.service.namespace.clone());
+    obj.metadata.namespace = Some(a.service.namespace.to_string());
     obj.metadata.labels = Some(
         [
             (SERVICE_LABEL.to_owned(), label_value(&a.service.name)),
@@ -249,7 +249,7 @@ pub fn advertisement(a: &Advertisement, node: &str) -> AnycastAdvertisement {
     obj.metadata.owner_references = Some(vec![OwnerReference {
         api_version: AnycastService::api_version(&()).into_owned(),
         kind: AnycastService::kind(&()).into_owned(),
-        name: a.service.name.clone(),
+        name: a.service.name.to_string(),
         uid: a.owner_uid.clone(),
         controller: Some(true),
         block_owner_deletion: None,
@@ -262,8 +262,8 @@ async fn notify(recorder: &Recorder, n: &Notice) -> bool {
     let reference = ObjectReference {
         api_version: Some(AnycastService::api_version(&()).into_owned()),
         kind: Some(AnycastService::kind(&()).into_owned()),
-        name: Some(n.service.name.clone()),
-        namespace: Some(n.service.namespace.clone()),
+        name: Some(n.service.name.to_string()),
+        namespace: Some(n.service.namespace.to_string()),
         uid: Some(n.uid.clone()),
         ..ObjectReference::default()
     };

@@ -295,7 +295,7 @@ impl Index {
             return;
         }
         // Only the namespaces involved are grouped: one namespace's pods for a pod event.
-        let namespaces: BTreeSet<&str> = keys.iter().map(|k| k.namespace.as_str()).collect();
+        let namespaces: BTreeSet<&str> = keys.iter().map(|k| &*k.namespace).collect();
         let in_namespaces = |(ns, _): &&NsName| namespaces.contains(ns.as_str());
         let local = LocalEndpoints::new(
             self.pods
@@ -338,7 +338,7 @@ impl Index {
         self.world
             .services
             .range(from..)
-            .take_while(move |(k, _)| k.namespace == ns)
+            .take_while(move |(k, _)| &*k.namespace == ns)
             .filter_map(|(k, s)| s.as_ref().as_ref().ok().map(|s| (k, &s.readiness)))
     }
 
@@ -377,10 +377,10 @@ fn local_endpoints(
     key: &ServiceKey,
     readiness: &ReadinessSource,
 ) -> (EndpointCounts, Vec<std::net::IpAddr>) {
-    let ns = key.namespace.as_str();
+    let ns = &*key.namespace;
     match readiness {
         ReadinessSource::Service(name) if source == EndpointSource::Pods => {
-            let backend = (key.namespace.clone(), name.clone());
+            let backend = (key.namespace.to_string(), name.clone());
             // A Service without a selector (or not there) selects no pod.
             match backends.get(&backend) {
                 Some(Some(selector)) => local.by_service_selector(ns, selector),

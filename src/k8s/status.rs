@@ -51,7 +51,7 @@ impl Op {
     /// The object an apply or delete is about (namespace, name); `None` for Events.
     pub fn object(&self) -> Option<(String, String)> {
         match self {
-            Op::Apply(a) => Some((a.service.namespace.clone(), a.name.clone())),
+            Op::Apply(a) => Some((a.service.namespace.to_string(), a.name.clone())),
             Op::Delete { namespace, name } => Some((namespace.clone(), name.clone())),
             Op::Notify(_) => None,
         }
@@ -276,7 +276,7 @@ impl Writer {
     fn unwrite(&mut self, key: &ServiceKey, ops: &mut Vec<Op>) {
         if self.written.remove(key).is_some() {
             ops.push(Op::Delete {
-                namespace: key.namespace.clone(),
+                namespace: key.namespace.to_string(),
                 name: advertisement_name(&key.name, &self.node),
             });
         }

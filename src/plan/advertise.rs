@@ -65,7 +65,7 @@ pub fn advertisement(
         .unwrap_or_default();
     AnycastAdvertisementSpec {
         node: node.to_owned(),
-        service: key.name.clone(),
+        service: key.name.to_string(),
         state: report.state,
         med: report.med,
         prefixes: report.prefixes.iter().map(ToString::to_string).collect(),

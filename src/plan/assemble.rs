@@ -48,7 +48,10 @@ pub fn plan(inputs: &Inputs) -> Plan {
                 );
             }
             Ok(svc) => {
-                let ns_labels = inputs.namespaces.get(&key.namespace).unwrap_or(&unlabelled);
+                let ns_labels = inputs
+                    .namespaces
+                    .get(&*key.namespace)
+                    .unwrap_or(&unlabelled);
                 claims.insert(key, claim(key, svc, &pools, &invalid_pools, ns_labels));
             }
         }

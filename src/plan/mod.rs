@@ -65,18 +65,19 @@ pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-b
 /// The Node annotation that drains a node for kube-anycast only.
 pub const DRAIN_ANNOTATION: &str = "kube-anycast.io/drain";
 
-/// A namespaced service name.
+/// A namespaced service name. Its parts are shared (`Arc<str>`): every per-service map of the
+/// agent is keyed by it, and copying a key into one is a reference count, not two allocations.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceKey {
     /// Namespace.
-    pub namespace: String,
+    pub namespace: Arc<str>,
     /// Name.
-    pub name: String,
+    pub name: Arc<str>,
 }
 
 impl ServiceKey {
     /// A key from its parts.
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(namespace: impl Into<Arc<str>>, name: impl Into<Arc<str>>) -> Self {
         Self {
             namespace: namespace.into(),
             name: name.into(),

@@ -142,7 +142,7 @@ proptest! {
     fn a_broader_pool_never_reaches_into_a_more_specific_one(inputs in arb_inputs()) {
         let plan = plan(&inputs);
         for (key, report) in &plan.reports {
-            let labels = &inputs.namespaces[&key.namespace];
+            let labels = &inputs.namespaces[&*key.namespace];
             for prefix in &report.prefixes {
                 let ip = prefix.addr();
                 prop_assert_eq!(
