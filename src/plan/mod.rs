@@ -67,7 +67,7 @@ pub const DRAIN_ANNOTATION: &str = "kube-anycast.io/drain";
 
 /// A namespaced service name. Its parts are shared (`Arc<str>`): every per-service map of the
 /// agent is keyed by it, and copying a key into one is a reference count, not two allocations.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Eq)]
 pub struct ServiceKey {
     /// Namespace.
     pub namespace: Arc<str>,
@@ -82,6 +82,40 @@ impl ServiceKey {
             namespace: namespace.into(),
             name: name.into(),
         }
+    }
+}
+
+// The same key met in two maps is usually one allocation: equal without reading the bytes.
+fn cmp_shared(a: &Arc<str>, b: &Arc<str>) -> std::cmp::Ordering {
+    if Arc::ptr_eq(a, b) {
+        std::cmp::Ordering::Equal
+    } else {
+        a.cmp(b)
+    }
+}
+
+impl Ord for ServiceKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        cmp_shared(&self.namespace, &other.namespace)
+            .then_with(|| cmp_shared(&self.name, &other.name))
+    }
+}
+
+impl PartialOrd for ServiceKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for ServiceKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl std::hash::Hash for ServiceKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (&*self.namespace, &*self.name).hash(state);
     }
 }
 

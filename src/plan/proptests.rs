@@ -312,3 +312,19 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn service_keys_order_as_their_names_whether_shared_or_not(
+        a in ("[ab]{0,2}", "[ab]{0,2}"),
+        b in ("[ab]{0,2}", "[ab]{0,2}"),
+    ) {
+        let key = |(ns, name): &(String, String)| ServiceKey::new(ns.as_str(), name.as_str());
+        let (ka, kb) = (key(&a), key(&b));
+        prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+        prop_assert_eq!(ka == kb, a == b);
+        // A copy shares the allocation and compares equal to both.
+        prop_assert_eq!(ka.clone().cmp(&ka), std::cmp::Ordering::Equal);
+        prop_assert_eq!(ka.clone().cmp(&kb), a.cmp(&b));
+    }
+}
