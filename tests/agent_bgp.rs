@@ -184,6 +184,45 @@ fn kill_9_and_a_new_agent_within_the_lease_do_not_flap() {
     );
 }
 
+/// More routes than one step of the VIP rollout (1,024): a new agent finds their addresses on lo
+/// already, so its first replay must hold them all. A replay of the first step alone would end
+/// with the relay's sync and withdraw the rest until the next steps brought them back.
+#[test]
+fn a_new_agent_within_the_lease_does_not_flap_thousands_of_routes() {
+    const ROUTES: usize = 2_500;
+    let work = Workdir::new("nofl2k");
+    work.write("services.yaml", &many_routes(ROUTES));
+    let bed = work.bed("30s");
+    let agent = Agent::start(&bed, &work);
+    let all_there = || bed.ipv4_paths().ok().filter(|&n| n >= ROUTES);
+    let describe = || format!("{:?} paths; {}", bed.ipv4_paths(), tail(&work.log(), 10));
+    wait_until("2,500 routes at gobgpd", WAIT, all_there, describe);
+    assert_eq!(bed.withdrawn_prefixes(), Ok(0));
+    agent.kill9();
+    wait_until(
+        "the relay noticed the agent is gone",
+        WAIT,
+        || bed.log("api").contains("holding its routes").then_some(()),
+        || bed.log_tails(),
+    );
+    let log_before = work.log().len();
+    let _agent = Agent::start(&bed, &work);
+    wait_until(
+        "the new agent ready (first plan acknowledged)",
+        WAIT,
+        || (is_ready(&bed) && work.log()[log_before..].contains("relay connected")).then_some(()),
+        || tail(&work.log(), 20),
+    );
+    wait_until("2,500 routes at gobgpd", WAIT, all_there, describe);
+    assert_eq!(
+        bed.withdrawn_prefixes(),
+        Ok(0),
+        "no withdraw reached gobgpd across the restart; relay log:\n{}\nagent log:\n{}",
+        tail(&bed.log("api"), 20),
+        tail(&work.log()[log_before..], 30)
+    );
+}
+
 /// `/readyz` of the agent in the speaker's namespace answers 200.
 fn is_ready(bed: &Testbed) -> bool {
     let out = bed

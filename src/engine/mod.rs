@@ -181,7 +181,11 @@ impl Engine {
         // after its withdraw is handed over, so traffic never reaches a node without its address.
         // Many new addresses go on in steps, each step's routes handed over before the next.
         let wanted: BTreeSet<ipnet::IpNet> = planned.rib.keys().map(|k| k.prefix).collect();
-        let current = st.vips_wanted.clone().unwrap_or_default();
+        let current = match (&st.vips_wanted, &self.vips) {
+            (Some(current), _) => current.clone(),
+            (None, Some(vips)) => already_on(vips, &wanted).await,
+            (None, None) => BTreeSet::new(),
+        };
         let steps = match self.vips {
             Some(_) => rollout::steps(&current, &wanted, rollout::STEP),
             None => Vec::new(),
@@ -318,6 +322,20 @@ impl Engine {
             && let Err(e) = vips.reconcile(&BTreeSet::new()).await
         {
             tracing::warn!(error = %e, "failed to remove the loopback VIPs");
+        }
+    }
+}
+
+/// The wanted addresses the loopback has already, at the first plan: an agent restarted within
+/// the relay's lease finds those of its predecessor there, and their routes go into its first
+/// replay at once. Rolled out in steps instead, the replay would hold only the first step, and
+/// the relay, syncing after it, would withdraw the rest until the later steps came.
+async fn already_on(vips: &Vips, wanted: &BTreeSet<ipnet::IpNet>) -> BTreeSet<ipnet::IpNet> {
+    match vips.present().await {
+        Ok((present, _ours)) => present.intersection(wanted).copied().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "failed to list the loopback's addresses; adding them all in steps");
+            BTreeSet::new()
         }
     }
 }
