@@ -131,13 +131,7 @@ fn a_node_med_offset_changes_the_med() {
 fn kill_9_and_a_new_agent_within_the_lease_do_not_flap() {
     let (work, bed, agent) = mk_web("nofla", "30s");
     assert_eq!(bed.withdrawn_prefixes(), Ok(0));
-    agent.kill9();
-    wait_until(
-        "the relay noticed the agent is gone",
-        WAIT,
-        || bed.log("api").contains("holding its routes").then_some(()),
-        || bed.log_tails(),
-    );
+    kill9_and_wait_for_the_relay_to_hold(&bed, agent);
     let rib = bed.routes().unwrap();
     assert_eq!(
         med_of(&rib, "192.0.2.10/32"),
@@ -198,13 +192,7 @@ fn a_new_agent_within_the_lease_does_not_flap_thousands_of_routes() {
     let describe = || format!("{:?} paths; {}", bed.ipv4_paths(), tail(&work.log(), 10));
     wait_until("2,500 routes at gobgpd", WAIT, all_there, describe);
     assert_eq!(bed.withdrawn_prefixes(), Ok(0));
-    agent.kill9();
-    wait_until(
-        "the relay noticed the agent is gone",
-        WAIT,
-        || bed.log("api").contains("holding its routes").then_some(()),
-        || bed.log_tails(),
-    );
+    kill9_and_wait_for_the_relay_to_hold(&bed, agent);
     let log_before = work.log().len();
     let _agent = Agent::start(&bed, &work);
     wait_until(
@@ -220,6 +208,17 @@ fn a_new_agent_within_the_lease_does_not_flap_thousands_of_routes() {
         "no withdraw reached gobgpd across the restart; relay log:\n{}\nagent log:\n{}",
         tail(&bed.log("api"), 20),
         tail(&work.log()[log_before..], 30)
+    );
+}
+
+/// Kills the agent with SIGKILL and waits until the relay says it holds the agent's routes.
+fn kill9_and_wait_for_the_relay_to_hold(bed: &Testbed, agent: Agent) {
+    agent.kill9();
+    wait_until(
+        "the relay noticed the agent is gone",
+        WAIT,
+        || bed.log("api").contains("holding its routes").then_some(()),
+        || bed.log_tails(),
     );
 }
 

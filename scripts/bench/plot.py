@@ -36,6 +36,15 @@ def k8s_rows(path: Path):
     return [line.split("\t") for line in path.read_text().splitlines() if line]
 
 
+def log_axes(ax, xlabel: str, ylabel: str, legend_size: int):
+    """A logarithmic x axis over sizes, labels, a grid and the legend."""
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=legend_size)
+
+
 def save(fig, out: Path, name: str):
     fig.tight_layout()
     fig.savefig(out / f"{name}.png", dpi=110)
@@ -188,11 +197,7 @@ def kubernetes(results: Path, out: Path):
         sizes = sorted(n for (l, n) in samples if l == label)
         medians = [sorted(samples[(label, n)])[len(samples[(label, n)]) // 2] for n in sizes]
         a.plot(sizes, medians, marker="o", label=label)
-    a.set_xscale("log")
-    a.set_xlabel("Services on the node")
-    a.set_ylabel("readiness write -> route change at gobgpd, median ms")
-    a.grid(True, which="both", alpha=0.3)
-    a.legend(fontsize=7)
+    log_axes(a, "Services on the node", "readiness write -> route change at gobgpd, median ms", 7)
     if resources.exists():
         rss = defaultdict(dict)
         for line in resources.read_text().splitlines():
@@ -202,11 +207,7 @@ def kubernetes(results: Path, out: Path):
         for label, by_size in sorted(rss.items()):
             sizes = sorted(by_size)
             b.plot(sizes, [by_size[n] for n in sizes], marker="o", label=label)
-        b.set_xscale("log")
-        b.set_xlabel("Services on the node")
-        b.set_ylabel("RSS at idle, MiB")
-        b.grid(True, which="both", alpha=0.3)
-        b.legend(fontsize=7)
+        log_axes(b, "Services on the node", "RSS at idle, MiB", 7)
     fig.suptitle("The Kubernetes path: kube-anycast's agent and MetalLB's speaker")
     save(fig, out, "k8s")
 
@@ -231,7 +232,7 @@ def scale(results: Path, out: Path):
         line = a.plot(sizes, [v[len(v) // 2] for v in ordered], marker=style, label=f"{label} p50")
         a.plot(sizes, [v[min(len(v) - 1, int(len(v) * 0.99))] for v in ordered], marker=style,
                linestyle="--", color=line[0].get_color(), label=f"{label} p99")
-    a.set_ylabel("readiness write -> route change at gobgpd, ms")
+    log_axes(a, "AnycastServices", "readiness write -> route change at gobgpd, ms", 6)
     rss, anon, cpu = defaultdict(dict), defaultdict(dict), defaultdict(dict)
     for f in k8s_rows(k8s / "resources.tsv"):
         if len(f) >= 6 and f[2] == "agent":
@@ -245,13 +246,8 @@ def scale(results: Path, out: Path):
         b.plot(sizes, [anon[label][n] for n in sizes], marker=style, linestyle="--",
                color=line[0].get_color(), label=f"{label} anonymous")
         c.plot(sizes, [cpu[label][n] for n in sizes], marker=style, label=label)
-    b.set_ylabel("agent memory at idle, MiB")
-    c.set_ylabel("agent CPU at idle, CPU-s/min")
-    for ax in (a, b, c):
-        ax.set_xscale("log")
-        ax.set_xlabel("AnycastServices")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6)
+    log_axes(b, "AnycastServices", "agent memory at idle, MiB", 6)
+    log_axes(c, "AnycastServices", "agent CPU at idle, CPU-s/min", 6)
     fig.suptitle("Scale: kube-anycast's agent from 10 to 5,000 AnycastServices")
     save(fig, out, "scale")
 
