@@ -15,7 +15,8 @@
 #               the agent and ExaBGP (with its relay) together, for MetalLB the speaker; the
 #               clock starts just before the start and stops at the N-th route at gobgpd
 #   resources   idle CPU (CPU-s/min) over --idle seconds and RSS / anonymous RSS / peak, from
-#               /proc, of each process of each side, after a settle time
+#               /proc, of each process of each side, after a settle time (kube-anycast: after its
+#               status writes stopped)
 #   latency     --trials trials per direction: t0 just before the API write that makes the
 #               local endpoint of svc N/2 unready (or ready again), t1 when `gobgp monitor
 #               global rib -j` shows its withdrawal (or announce); a random 0.5-1 s pause first.
@@ -121,6 +122,8 @@ if [ "$only" != kat ] && [ "$only" != floor ]; then
     exit 1
   }
 fi
+# Memory as deployed: the binaries read from disk (lib.sh, drop_from_page_cache).
+drop_from_page_cache "$ka" ${metallb:+"$metallb/speaker"}
 
 work="$(mktemp -d /tmp/kat-bench-k8s.XXXXXX)"
 export KAT_TESTBED_PREFIX="bk8s$$"
@@ -168,6 +171,22 @@ wait_ready() {
   done
   log "the agent was not ready after 120 s"
   return 1
+}
+
+# Waits until the agent has written its AnycastAdvertisements and Events: a fresh agent on
+# thousands of Services writes one of each per Service for tens of seconds, which would
+# otherwise fall into the idle window. Each look scrapes /metrics (at 5,000 Services that costs
+# the agent ~30 ms), so none happens inside the window.
+wait_writes_done() {
+  local i last="" now
+  for ((i = 0; i < 120; i++)); do
+    now="$(ip netns exec "$ns_exa" curl -fsS http://127.0.0.1:9180/metrics 2>/dev/null |
+      awk '/^kube_anycast_k8s_status_writes_total/ {n += $2} END {print n + 0}')"
+    [ -n "$last" ] && [ "$now" = "$last" ] && return 0
+    last=$now
+    sleep 2
+  done
+  log "the agent was still writing after 240 s"
 }
 
 # A fresh bed and a control plane inside its speaker namespace.
@@ -240,6 +259,7 @@ stop_agent() {
 
 kat_measure() { # source label size endpoints
   local src=$1 label=$2 n=$3 eps=$4
+  wait_writes_done
   sleep "$settle"
   drv resources --label "$label" --size "$n" --window "$idle" --out "$out/resources.tsv" \
     agent="$agent_pid" relay="$(pid_in api)" exabgp="$(pid_in exabgp)"
