@@ -124,7 +124,8 @@ impl Limiter {
         }
     }
 
-    /// Forgets services that no longer exist.
+    /// Forgets services that no longer exist. Asks `keep` in key order, so it may walk a
+    /// sorted map alongside ([`crate::sorted::Cursor`]).
     pub fn retain(&mut self, mut keep: impl FnMut(&ServiceKey) -> bool) {
         self.buckets.retain(|k, _| keep(k));
     }
