@@ -6,6 +6,7 @@
 #![no_main]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use kube_anycast::crd::{AnycastPoolSpec, AnycastServiceSpec};
@@ -40,9 +41,7 @@ fuzz_target!(|data: &[u8]| {
                 probes: probes.iter().map(|p| (p.name.clone(), true)).collect(),
             },
         );
-        inputs
-            .services
-            .insert(key, std::sync::Arc::new(service.clone()));
+        Arc::make_mut(&mut inputs.services).insert(key, Arc::new(service.clone()));
         let up = plan(&inputs).rib;
         inputs.node.shutting_down = true;
         let draining = plan(&inputs).rib;
@@ -113,10 +112,8 @@ fn mk_inputs() -> Inputs {
         }
         let pool: AnycastPoolSpec =
             serde_json::from_value(spec).unwrap_or_else(|e| panic!("pool: {e}"));
-        inputs
-            .pools
-            .insert(format!("pool-{team}"), validate_pool(&pool));
-        inputs.namespaces.insert(
+        Arc::make_mut(&mut inputs.pools).insert(format!("pool-{team}"), validate_pool(&pool));
+        Arc::make_mut(&mut inputs.namespaces).insert(
             format!("team-{team}"),
             BTreeMap::from([("team".to_owned(), team.to_owned())]),
         );
