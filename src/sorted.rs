@@ -37,6 +37,15 @@ impl<'a, K: Ord, V> Cursor<'a, K, V> {
     }
 }
 
+/// The keys of `map` that `other` lacks, in order: what a new map dropped of an old one.
+pub fn missing_from<'a, K: Ord, V, W>(
+    map: &'a BTreeMap<K, V>,
+    other: &'a BTreeMap<K, W>,
+) -> impl Iterator<Item = &'a K> {
+    let mut other = Cursor::new(other);
+    map.keys().filter(move |k| other.seek(k).is_none())
+}
+
 /// A cursor over an optional map: finds nothing when there is no map.
 pub fn cursor<K: Ord, V>(map: Option<&BTreeMap<K, V>>) -> Option<Cursor<'_, K, V>> {
     map.map(Cursor::new)
@@ -59,6 +68,18 @@ mod tests {
                 // Seeking the same key again finds it again.
                 prop_assert_eq!(cursor.seek(key), map.get(key));
             }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn missing_from_gives_the_keys_the_other_map_lacks(
+            map in proptest::collection::btree_map(0u16..100, any::<u8>(), 0..40),
+            other in proptest::collection::btree_map(0u16..100, any::<bool>(), 0..40),
+        ) {
+            let got: Vec<u16> = missing_from(&map, &other).copied().collect();
+            let want: Vec<u16> = map.keys().filter(|k| !other.contains_key(k)).copied().collect();
+            prop_assert_eq!(got, want);
         }
     }
 

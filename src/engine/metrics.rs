@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::exabgp::driver::Applied;
 use crate::plan::{Plan, ServiceKey, State};
-use crate::sorted::Cursor;
+use crate::sorted::{self, Cursor};
 
 /// Service labels: configured names only.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -145,8 +145,7 @@ impl AgentMetrics {
                     .set(i64::from(s == now));
             }
         }
-        let mut after = Cursor::new(&new.reports);
-        for key in old.reports.keys().filter(|k| after.seek(k).is_none()) {
+        for key in sorted::missing_from(&old.reports, &new.reports) {
             for s in ALL {
                 self.state.remove(&labels(key, s));
             }

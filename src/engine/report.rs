@@ -1,7 +1,7 @@
 //! Telling people what changed: a log line per service whose state, MED or reason changed.
 
 use crate::plan::Plan;
-use crate::sorted::Cursor;
+use crate::sorted::{self, Cursor};
 
 /// Logs every service whose report differs between two plans.
 pub fn log_changes(old: &Plan, new: &Plan) {
@@ -23,8 +23,7 @@ pub fn log_changes(old: &Plan, new: &Plan) {
             tracing::warn!(service = %key, address = %ip, reason = %why, "address refused");
         }
     }
-    let mut after = Cursor::new(&new.reports);
-    for key in old.reports.keys().filter(|k| after.seek(k).is_none()) {
+    for key in sorted::missing_from(&old.reports, &new.reports) {
         tracing::info!(service = %key, "service removed");
     }
 }

@@ -170,11 +170,7 @@ impl Writer {
         }
         let mut reported = Cursor::new(&plan.reports);
         self.seen.retain(|k, _| reported.seek(k).is_some());
-        let mut reported = Cursor::new(&plan.reports);
-        let gone: Vec<ServiceKey> = self
-            .written
-            .keys()
-            .filter(|k| reported.seek(k).is_none())
+        let gone: Vec<ServiceKey> = sorted::missing_from(&self.written, &plan.reports)
             .cloned()
             .collect();
         for key in gone {

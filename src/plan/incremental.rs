@@ -60,9 +60,7 @@ fn changed_services(old: &Inputs, new: &Inputs) -> BTreeSet<ServiceKey> {
         Cursor::new(&new.health),
     );
     for (key, svc) in new.services.iter() {
-        let same_service = old_services
-            .seek(key)
-            .is_some_and(|o| Arc::ptr_eq(o, svc) || o == svc);
+        let same_service = old_services.seek(key).is_some_and(|o| same(o, svc));
         let same_health = old_health.seek(key) == new_health.seek(key);
         if !(same_service && same_health) {
             changed.insert(key.clone());
