@@ -39,6 +39,8 @@ const SERVICES: usize = 6;
 /// The relay's lease. Long enough for a killed agent's successor to start, warm up and
 /// replay within it (restarts come within 2.5 s), short enough to test the lease itself.
 const LEASE: Duration = Duration::from_secs(8);
+/// What the relay logs when an agent's replay completes and its lease ends.
+const RELAY_SYNC_LINE: &str = "the agent's replay is complete";
 /// How often the sampler asks gobgpd.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
@@ -75,6 +77,12 @@ struct Node<'a> {
     /// minute, so relay kills are spaced.
     last_relay_kill: Option<Instant>,
     last_past_lease: Option<Instant>,
+    /// When the relay's lease on the routes began: the first agent kill since a new agent last
+    /// completed its replay (the relay keeps an earlier lease running until one does, so a
+    /// restarted agent killed during its warm-up does not extend it).
+    lease_from: Option<Instant>,
+    /// Lines of the relay's log that said a replay completed, when `lease_from` was last set.
+    syncs_seen: usize,
 }
 
 impl Node<'_> {
@@ -85,6 +93,11 @@ impl Node<'_> {
     fn kill_agent(&mut self) {
         if let Some(agent) = self.agent.take() {
             agent.kill9();
+            let syncs = self.bed.log("api").matches(RELAY_SYNC_LINE).count();
+            if syncs != self.syncs_seen || self.lease_from.is_none() {
+                self.lease_from = Some(Instant::now());
+                self.syncs_seen = syncs;
+            }
         }
     }
 
@@ -168,11 +181,12 @@ impl Node<'_> {
             }
             Fault::AgentPastLease => {
                 self.kill_agent();
+                let lease_from = self.lease_from.unwrap_or(start).min(start);
                 self.flap_for(LEASE + Duration::from_millis(1500));
                 self.start_agent();
                 let by = start + LEASE + Duration::from_secs(1);
                 self.last_past_lease = Some(start);
-                (Instant::now(), Some(start + LEASE), Some(by))
+                (Instant::now(), Some(lease_from + LEASE), Some(by))
             }
             Fault::RelayKill => {
                 let old = self.bed.api_pid();
@@ -283,6 +297,8 @@ fn run_scenario(
         samples: &samples,
         last_relay_kill: None,
         last_past_lease: None,
+        lease_from: None,
+        syncs_seen: 0,
     };
     std::thread::scope(|scope| {
         scope.spawn(|| run_sampler(bed, &samples, &stop, SAMPLE_EVERY));

@@ -319,6 +319,7 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
                 self.origins.push_back(Origin::SyncMarker);
                 self.answer_sync_markers().await;
                 self.lease_deadline = None;
+                tracing::info!("the agent's replay is complete; a lease still running ends");
                 let stale = self.tracker.take_unconfirmed();
                 if !stale.is_empty() {
                     tracing::info!(
