@@ -4,7 +4,8 @@
 //! (plan), the status writer, the metrics.
 //! `cargo run --release --example change_bench -- [N...]` prints the median per phase of 200
 //! changes as a Markdown row per N, and with `BENCH_OUT` set (scripts/bench/all.sh) appends it
-//! to `$BENCH_OUT/change.tsv`.
+//! to `$BENCH_OUT/change.tsv`. The services are spread over 20 namespaces, or over
+//! `BENCH_NAMESPACES` (1: all in one, as scripts/bench/k8s.sh puts them).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -57,9 +58,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The namespaces the services are spread over.
+fn namespaces() -> u32 {
+    std::env::var("BENCH_NAMESPACES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(20)
+}
+
 fn pod(i: u32, ready: bool) -> PodSummary {
     PodSummary {
-        namespace: format!("ns{}", i % 20),
+        namespace: format!("ns{}", i % namespaces()),
         name: format!("pod{i}"),
         labels: BTreeMap::from([("app".to_owned(), format!("svc{i}"))]),
         is_local: true,
@@ -83,7 +93,7 @@ fn mk_index(n: u32) -> Result<Index, Box<dyn std::error::Error>> {
             "addresses": [format!("100.{}.{c}.{d}", 64 + b)],
             "readiness": {"service": format!("svc{i}")},
         }))?;
-        let key = ServiceKey::new(format!("ns{}", i % 20), format!("svc{i}"));
+        let key = ServiceKey::new(format!("ns{}", i % namespaces()), format!("svc{i}"));
         services.push(Box::new(ServiceSummary {
             key: key.clone(),
             uid: format!("uid-{i}"),

@@ -236,12 +236,14 @@ impl Engine {
             st.replan_at = Some(st.replan_at.map_or(limit_at, |r| r.min(limit_at)));
         }
         let mut probes_by_service = probe_verdicts(&st.jobs, &st.verdicts);
+        // Both maps ascend by service: a merge join, not a search per service.
+        let mut endpoints = crate::sorted::cursor(world.endpoints.as_deref());
         let health = world
             .services
             .iter()
             .map(|(key, svc)| {
-                let counts = match (&world.endpoints, &**svc) {
-                    (Some(eps), _) => eps.get(key).copied().unwrap_or_default(),
+                let counts = match (&mut endpoints, &**svc) {
+                    (Some(eps), _) => eps.seek(key).copied().unwrap_or_default(),
                     // Standalone: no endpoints to count, the probes alone decide.
                     (None, Ok(s)) => world::EndpointCounts {
                         ready: s.min_ready_endpoints,

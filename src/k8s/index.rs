@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::engine::world::{EndpointCounts, World};
 use crate::plan::{NodeInfo, ReadinessSource, ServiceKey, labels_match, selector_matches};
 
+use self::dependents::{Backends, Dependents};
 use super::local::LocalEndpoints;
 use super::summary::{
     BackendSummary, NamespaceSummary, PodSummary, PoolSummary, ServiceSummary, SliceSummary,
@@ -154,12 +155,12 @@ pub struct Index {
     /// the services it can change, so its cost follows the event, not the cluster.
     world: World,
     node: Option<NodeInfo>,
-    /// Slices with at least one local endpoint, by (namespace, slice name).
-    slices: BTreeMap<NsName, SliceSummary>,
-    /// This node's pods by (namespace, name).
-    pods: BTreeMap<NsName, PodSummary>,
-    /// Core Services' selectors by (namespace, name); `None`: no selector.
-    backends: BTreeMap<NsName, Option<BTreeMap<String, String>>>,
+    /// This node's pods, and the slices with at least one endpoint on this node.
+    local: LocalEndpoints,
+    /// Core Services' selectors.
+    backends: Backends,
+    /// Which services each pod, slice or core Service concerns.
+    dependents: Dependents,
     listed: BTreeMap<Kind, bool>,
 }
 
@@ -210,12 +211,17 @@ impl Index {
                     .unzip();
                 world.services = Arc::new(services);
                 world.service_uids = Arc::new(uids);
+                self.register_all();
             }
             Update::Service(Change::Apply(s)) => {
+                let readiness = s.valid.as_ref().ok().map(|v| &v.readiness);
+                let (backends, source) = (&self.backends, self.source);
+                self.dependents.set(&s.key, readiness, backends, source);
                 Arc::make_mut(&mut world.services).insert(s.key.clone(), Arc::new(s.valid));
                 Arc::make_mut(&mut world.service_uids).insert(s.key, s.uid);
             }
             Update::Service(Change::Delete(s)) => {
+                self.dependents.remove(&s.key);
                 Arc::make_mut(&mut world.services).remove(&s.key);
                 Arc::make_mut(&mut world.service_uids).remove(&s.key);
             }
@@ -224,15 +230,27 @@ impl Index {
                 (n.name, n.labels)
             }),
             Update::Node(c) => self.change_node(c),
-            Update::Slice(c) => change_local(&mut self.slices, c, |s| {
-                ((s.namespace.clone(), s.name.clone()), s.total > 0)
-            }),
-            Update::Backend(c) => change(&mut self.backends, c, |b| {
-                ((b.namespace, b.name), b.selector)
-            }),
-            Update::Pod(c) => change_local(&mut self.pods, c, |p| {
-                ((p.namespace.clone(), p.name.clone()), p.is_local)
-            }),
+            Update::Slice(Change::Apply(s)) => self.local.apply_slice(s),
+            Update::Slice(Change::Delete(s)) => self.local.remove_slice(&s.namespace, &s.name),
+            Update::Slice(Change::Reset(all)) => self.local.reset_slices(all),
+            Update::Backend(c) => {
+                let changed = match &c {
+                    Change::Apply(b) | Change::Delete(b) => {
+                        Some((b.namespace.clone(), b.name.clone()))
+                    }
+                    Change::Reset(_) => None,
+                };
+                change(&mut self.backends, c, |b| {
+                    ((b.namespace, b.name), b.selector)
+                });
+                match changed {
+                    Some((ns, name)) => self.register_dependents_of(&ns, &name),
+                    None => self.register_all(),
+                }
+            }
+            Update::Pod(Change::Apply(p)) => self.local.apply_pod(p),
+            Update::Pod(Change::Delete(p)) => self.local.remove_pod(&p.namespace, &p.name),
+            Update::Pod(Change::Reset(all)) => self.local.reset_pods(all),
         }
         self.recount(recount);
     }
@@ -248,12 +266,12 @@ impl Index {
                 Recount::Services(vec![s.key.clone()])
             }
             Update::Pod(Change::Apply(p) | Change::Delete(p)) => {
-                let old = self.pods.get(&(p.namespace.clone(), p.name.clone()));
+                let old = self.local.pod(&p.namespace, &p.name);
                 let labels = old.into_iter().chain([p]).map(|p| p.labels.clone());
                 Recount::PodLabels(p.namespace.clone(), labels.collect())
             }
             Update::Slice(Change::Apply(s) | Change::Delete(s)) => {
-                let old = self.slices.get(&(s.namespace.clone(), s.name.clone()));
+                let old = self.local.slice(&s.namespace, &s.name);
                 let names = old.into_iter().chain([s]).filter_map(|s| s.service.clone());
                 Recount::Backends(s.namespace.clone(), names.collect())
             }
@@ -267,46 +285,25 @@ impl Index {
     }
 
     fn recount(&mut self, recount: Recount) {
-        let keys: Vec<ServiceKey> = match recount {
+        let keys: BTreeSet<ServiceKey> = match recount {
             Recount::None => return,
             Recount::All => self.world.services.keys().cloned().collect(),
-            Recount::Services(keys) => keys,
-            Recount::PodLabels(ns, labels) => self
-                .services_of(&ns)
-                .filter(|(_, readiness)| match readiness {
-                    ReadinessSource::Pods(selector) => {
-                        labels.iter().any(|l| selector_matches(selector, l))
-                    }
-                    ReadinessSource::Service(name) => {
-                        let backend = self.backends.get(&(ns.clone(), name.clone()));
-                        let selector = backend.and_then(Option::as_ref);
-                        selector.is_some_and(|s| labels.iter().any(|l| labels_match(s, l)))
-                    }
-                })
+            Recount::Services(keys) => keys.into_iter().collect(),
+            Recount::PodLabels(ns, labels) => labels
+                .iter()
+                .flat_map(|l| self.dependents.of_pod(&ns, l).map(move |k| (k, l)))
+                .filter(|(k, l)| self.selects(k, l))
                 .map(|(k, _)| k.clone())
                 .collect(),
-            Recount::Backends(ns, names) => self
-                .services_of(&ns)
-                .filter(|(_, r)| matches!(r, ReadinessSource::Service(n) if names.contains(n)))
-                .map(|(k, _)| k.clone())
+            Recount::Backends(ns, names) => names
+                .iter()
+                .flat_map(|name| self.dependents.of_backend(&ns, name))
+                .cloned()
                 .collect(),
         };
         if keys.is_empty() {
             return;
         }
-        // Only the namespaces involved are grouped: one namespace's pods for a pod event.
-        let namespaces: BTreeSet<&str> = keys.iter().map(|k| &*k.namespace).collect();
-        let in_namespaces = |(ns, _): &&NsName| namespaces.contains(ns.as_str());
-        let local = LocalEndpoints::new(
-            self.pods
-                .iter()
-                .filter(|(k, _)| in_namespaces(k))
-                .map(|(_, p)| p),
-            self.slices
-                .iter()
-                .filter(|(k, _)| in_namespaces(k))
-                .map(|(_, s)| s),
-        );
         let mut endpoints = self.world.endpoints.take().unwrap_or_default();
         let counts = Arc::make_mut(&mut endpoints);
         let pod_ips = Arc::make_mut(&mut self.world.pod_ips);
@@ -318,7 +315,8 @@ impl Index {
                 continue;
             };
             let readiness = &svc.readiness;
-            let (n, ips) = local_endpoints(&self.backends, self.source, &local, &key, readiness);
+            let (n, ips) =
+                local_endpoints(&self.backends, self.source, &self.local, &key, readiness);
             counts.insert(key.clone(), n);
             if ips.is_empty() {
                 pod_ips.remove(&key);
@@ -329,17 +327,45 @@ impl Index {
         self.world.endpoints = Some(endpoints);
     }
 
-    /// The valid services of a namespace with their readiness source.
-    fn services_of<'a>(
-        &'a self,
-        ns: &'a str,
-    ) -> impl Iterator<Item = (&'a ServiceKey, &'a ReadinessSource)> + 'a {
-        let from = ServiceKey::new(ns, "");
-        self.world
-            .services
-            .range(from..)
-            .take_while(move |(k, _)| &*k.namespace == ns)
-            .filter_map(|(k, s)| s.as_ref().as_ref().ok().map(|s| (k, &s.readiness)))
+    /// True when the valid service `key` selects a pod with these labels.
+    fn selects(&self, key: &ServiceKey, labels: &BTreeMap<String, String>) -> bool {
+        let Some(Ok(svc)) = self.world.services.get(key).map(|s| &**s) else {
+            return false;
+        };
+        match &svc.readiness {
+            ReadinessSource::Pods(selector) => selector_matches(selector, labels),
+            ReadinessSource::Service(name) => {
+                let backend = self
+                    .backends
+                    .get(&(key.namespace.to_string(), name.clone()));
+                let selector = backend.and_then(Option::as_ref);
+                selector.is_some_and(|s| labels_match(s, labels))
+            }
+        }
+    }
+
+    /// Registers every service's readiness again (after a complete list).
+    fn register_all(&mut self) {
+        self.dependents.clear();
+        for (key, svc) in self.world.services.iter() {
+            let readiness = svc.as_ref().as_ref().ok().map(|s| &s.readiness);
+            self.dependents
+                .set(key, readiness, &self.backends, self.source);
+        }
+    }
+
+    /// Registers again the services whose readiness names the core Service `ns/name` (its
+    /// selector decides which pods they count).
+    fn register_dependents_of(&mut self, ns: &str, name: &str) {
+        let keys: Vec<ServiceKey> = self.dependents.of_backend(ns, name).cloned().collect();
+        for key in keys {
+            let svc = self.world.services.get(&key);
+            let readiness = svc
+                .and_then(|s| s.as_ref().as_ref().ok())
+                .map(|s| &s.readiness);
+            self.dependents
+                .set(&key, readiness, &self.backends, self.source);
+        }
     }
 
     fn change_node(&mut self, c: Change<NodeInfo>) {
@@ -371,16 +397,16 @@ impl Index {
 
 /// The local endpoints of one service, from the source its readiness names.
 fn local_endpoints(
-    backends: &BTreeMap<NsName, Option<BTreeMap<String, String>>>,
+    backends: &Backends,
     source: EndpointSource,
-    local: &LocalEndpoints<'_>,
+    local: &LocalEndpoints,
     key: &ServiceKey,
     readiness: &ReadinessSource,
 ) -> (EndpointCounts, Vec<std::net::IpAddr>) {
     let ns = &*key.namespace;
     match readiness {
         ReadinessSource::Service(name) if source == EndpointSource::Pods => {
-            let backend = (key.namespace.to_string(), name.clone());
+            let backend = (ns.to_owned(), name.clone());
             // A Service without a selector (or not there) selects no pod.
             match backends.get(&backend) {
                 Some(Some(selector)) => local.by_service_selector(ns, selector),
@@ -407,33 +433,7 @@ fn change<S, K: Ord, V>(map: &mut BTreeMap<K, V>, c: Change<S>, split: impl Fn(S
     }
 }
 
-/// Like [`change`], but keeps only the entries `key` calls relevant to this node: an update that
-/// moves the last local endpoint away removes the entry, so memory follows local endpoints only.
-fn change_local<S, K: Ord>(map: &mut BTreeMap<K, S>, c: Change<S>, key: impl Fn(&S) -> (K, bool)) {
-    match c {
-        Change::Apply(s) => match key(&s) {
-            (k, true) => {
-                map.insert(k, s);
-            }
-            (k, false) => {
-                map.remove(&k);
-            }
-        },
-        Change::Delete(s) => {
-            map.remove(&key(&s).0);
-        }
-        Change::Reset(all) => {
-            *map = all
-                .into_iter()
-                .filter_map(|s| match key(&s) {
-                    (k, true) => Some((k, s)),
-                    (_, false) => None,
-                })
-                .collect();
-        }
-    }
-}
-
+mod dependents;
 #[cfg(test)]
 mod incremental_tests;
 #[cfg(test)]

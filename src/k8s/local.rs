@@ -1,8 +1,9 @@
-//! Counting a service's local endpoints without comparing every service with every pod: the
-//! node's pods and slices are grouped once per world build, by label pair and by Service, and
-//! each service then looks only at its candidates (still checked with the full selector).
+//! This node's pods and slices, kept grouped as they change, so that counting a service's local
+//! endpoints looks only at its candidates: the pods carrying one label pair its selector requires
+//! (still checked with the full selector), or the slices of its Service. An event costs the
+//! labels of one pod or one slice, never a pass over a namespace.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -11,67 +12,168 @@ use super::summary::{PodSummary, SliceSummary};
 use crate::engine::world::EndpointCounts;
 use crate::plan::{labels_match, selector_matches};
 
-/// Borrowed items grouped by a name; nested instead of tuple keys so lookups take any `&str`.
-type Groups<'a, T> = HashMap<&'a str, T>;
+/// Nested maps instead of tuple keys, so that lookups take any `&str` without allocating.
+type By<T> = HashMap<String, T>;
 
-/// The node's pods and slices, grouped for lookups.
-pub struct LocalEndpoints<'a> {
-    /// namespace -> pods
-    pods_by_namespace: Groups<'a, Vec<&'a PodSummary>>,
-    /// namespace -> label key -> label value -> pods
-    pods_by_label: Groups<'a, Groups<'a, Groups<'a, Vec<&'a PodSummary>>>>,
-    /// namespace -> Service name -> slices
-    slices_by_service: Groups<'a, Groups<'a, Vec<&'a SliceSummary>>>,
+/// One namespace's local pods.
+#[derive(Debug, Clone, Default)]
+struct NamespacePods {
+    /// By name.
+    pods: By<PodSummary>,
+    /// Label key -> label value -> names of the pods carrying that pair.
+    by_label: By<By<BTreeSet<String>>>,
 }
 
-impl<'a> LocalEndpoints<'a> {
-    /// Groups the node's pods and slices.
-    pub fn new(
-        pods: impl IntoIterator<Item = &'a PodSummary>,
-        slices: impl IntoIterator<Item = &'a SliceSummary>,
-    ) -> Self {
-        let mut grouped = LocalEndpoints {
-            pods_by_namespace: HashMap::new(),
-            pods_by_label: HashMap::new(),
-            slices_by_service: HashMap::new(),
-        };
-        for p in pods {
-            let ns = p.namespace.as_str();
-            grouped.pods_by_namespace.entry(ns).or_default().push(p);
-            let by_key = grouped.pods_by_label.entry(ns).or_default();
-            for (k, v) in &p.labels {
-                let by_value = by_key.entry(k.as_str()).or_default();
-                by_value.entry(v.as_str()).or_default().push(p);
-            }
-        }
-        for s in slices {
-            if let Some(service) = &s.service {
-                let by_service = grouped.slices_by_service.entry(&s.namespace).or_default();
-                by_service.entry(service.as_str()).or_default().push(s);
-            }
-        }
-        grouped
+/// One namespace's slices with local endpoints.
+#[derive(Debug, Clone, Default)]
+struct NamespaceSlices {
+    /// By slice name.
+    slices: By<SliceSummary>,
+    /// Service name -> names of its slices.
+    by_service: By<BTreeSet<String>>,
+}
+
+/// The node's pods and slices, grouped for lookups.
+#[derive(Debug, Clone, Default)]
+pub struct LocalEndpoints {
+    pods: By<NamespacePods>,
+    slices: By<NamespaceSlices>,
+}
+
+impl LocalEndpoints {
+    /// The local pod `namespace/name`, if known.
+    pub fn pod(&self, namespace: &str, name: &str) -> Option<&PodSummary> {
+        self.pods.get(namespace)?.pods.get(name)
     }
 
-    /// Pods of `namespace` that may carry every label of `required`: the shortest group of
-    /// one of its pairs, or every pod of the namespace when it requires none.
-    fn candidates(
-        &self,
+    /// The slice `namespace/name`, if it has local endpoints.
+    pub fn slice(&self, namespace: &str, name: &str) -> Option<&SliceSummary> {
+        self.slices.get(namespace)?.slices.get(name)
+    }
+
+    /// True when no pod and no slice is kept.
+    pub fn is_empty(&self) -> bool {
+        self.pods.is_empty() && self.slices.is_empty()
+    }
+
+    /// Keeps a pod (replacing one of the same name), or forgets it when it is not on this node.
+    pub fn apply_pod(&mut self, pod: PodSummary) {
+        self.remove_pod(&pod.namespace, &pod.name);
+        if !pod.is_local {
+            return;
+        }
+        let ns = self.pods.entry(pod.namespace.clone()).or_default();
+        for (k, v) in &pod.labels {
+            let by_value = ns.by_label.entry(k.clone()).or_default();
+            by_value
+                .entry(v.clone())
+                .or_default()
+                .insert(pod.name.clone());
+        }
+        ns.pods.insert(pod.name.clone(), pod);
+    }
+
+    /// Forgets a pod.
+    pub fn remove_pod(&mut self, namespace: &str, name: &str) {
+        let Some(ns) = self.pods.get_mut(namespace) else {
+            return;
+        };
+        let Some(old) = ns.pods.remove(name) else {
+            return;
+        };
+        for (k, v) in &old.labels {
+            let Some(by_value) = ns.by_label.get_mut(k) else {
+                continue;
+            };
+            if let Some(names) = by_value.get_mut(v) {
+                names.remove(name);
+                if names.is_empty() {
+                    by_value.remove(v);
+                }
+            }
+            if by_value.is_empty() {
+                ns.by_label.remove(k);
+            }
+        }
+        if ns.pods.is_empty() {
+            self.pods.remove(namespace);
+        }
+    }
+
+    /// Replaces every pod.
+    pub fn reset_pods(&mut self, pods: Vec<PodSummary>) {
+        self.pods.clear();
+        for pod in pods {
+            self.apply_pod(pod);
+        }
+    }
+
+    /// Keeps a slice (replacing one of the same name), or forgets it when it has no local
+    /// endpoint: memory follows this node's endpoints only.
+    pub fn apply_slice(&mut self, slice: SliceSummary) {
+        self.remove_slice(&slice.namespace, &slice.name);
+        if slice.total == 0 {
+            return;
+        }
+        let ns = self.slices.entry(slice.namespace.clone()).or_default();
+        if let Some(service) = &slice.service {
+            let names = ns.by_service.entry(service.clone()).or_default();
+            names.insert(slice.name.clone());
+        }
+        ns.slices.insert(slice.name.clone(), slice);
+    }
+
+    /// Forgets a slice.
+    pub fn remove_slice(&mut self, namespace: &str, name: &str) {
+        let Some(ns) = self.slices.get_mut(namespace) else {
+            return;
+        };
+        let Some(old) = ns.slices.remove(name) else {
+            return;
+        };
+        if let Some(service) = &old.service
+            && let Some(names) = ns.by_service.get_mut(service)
+        {
+            names.remove(name);
+            if names.is_empty() {
+                ns.by_service.remove(service);
+            }
+        }
+        if ns.slices.is_empty() {
+            self.slices.remove(namespace);
+        }
+    }
+
+    /// Replaces every slice.
+    pub fn reset_slices(&mut self, slices: Vec<SliceSummary>) {
+        self.slices.clear();
+        for slice in slices {
+            self.apply_slice(slice);
+        }
+    }
+
+    /// Pods of `namespace` that may carry every label of `required`: the smallest group of one
+    /// of its pairs, or every pod of the namespace when it requires none.
+    fn candidates<'a>(
+        &'a self,
         namespace: &str,
-        required: Option<&BTreeMap<String, String>>,
-    ) -> &[&'a PodSummary] {
-        let labels = self.pods_by_label.get(namespace);
-        let by_pair = required.into_iter().flatten().map(|(k, v)| {
-            labels
-                .and_then(|by_key| by_key.get(k.as_str()))
-                .and_then(|by_value| by_value.get(v.as_str()))
-                .map_or(&[][..], Vec::as_slice)
-        });
-        by_pair.min_by_key(|group| group.len()).unwrap_or_else(|| {
-            self.pods_by_namespace
-                .get(namespace)
-                .map_or(&[][..], Vec::as_slice)
-        })
+        required: Option<&'a BTreeMap<String, String>>,
+    ) -> impl Iterator<Item = &'a PodSummary> + 'a {
+        let ns = self.pods.get(namespace);
+        let requires_none = required.is_none_or(BTreeMap::is_empty);
+        let every = ns.filter(|_| requires_none).map(|ns| ns.pods.values());
+        // A pair that no pod carries selects nothing.
+        let smallest = required
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| ns?.by_label.get(k.as_str())?.get(v.as_str()))
+            .min_by_key(|group| group.map_or(0, BTreeSet::len))
+            .flatten();
+        let grouped = smallest
+            .into_iter()
+            .flatten()
+            .filter_map(move |name| ns?.pods.get(name.as_str()));
+        every.into_iter().flatten().chain(grouped)
     }
 
     /// Local pods of `namespace` selected by a core Service's selector.
@@ -80,7 +182,7 @@ impl<'a> LocalEndpoints<'a> {
         namespace: &str,
         selector: &BTreeMap<String, String>,
     ) -> (EndpointCounts, Vec<IpAddr>) {
-        let pods = self.candidates(namespace, Some(selector)).iter();
+        let pods = self.candidates(namespace, Some(selector));
         count(pods.filter(|p| labels_match(selector, &p.labels)))
     }
 
@@ -90,9 +192,7 @@ impl<'a> LocalEndpoints<'a> {
         namespace: &str,
         selector: &LabelSelector,
     ) -> (EndpointCounts, Vec<IpAddr>) {
-        let pods = self
-            .candidates(namespace, selector.match_labels.as_ref())
-            .iter();
+        let pods = self.candidates(namespace, selector.match_labels.as_ref());
         count(pods.filter(|p| selector_matches(selector, &p.labels)))
     }
 
@@ -100,11 +200,11 @@ impl<'a> LocalEndpoints<'a> {
     pub fn by_slices(&self, namespace: &str, service: &str) -> (EndpointCounts, Vec<IpAddr>) {
         let mut counts = EndpointCounts::default();
         let mut ips = Vec::new();
-        let slices = self
-            .slices_by_service
-            .get(namespace)
-            .and_then(|by_service| by_service.get(service));
-        for s in slices.into_iter().flatten() {
+        let Some(ns) = self.slices.get(namespace) else {
+            return (counts, ips);
+        };
+        let names = ns.by_service.get(service).into_iter().flatten();
+        for s in names.filter_map(|name| ns.slices.get(name.as_str())) {
             counts.ready += s.ready;
             counts.total += s.total;
             ips.extend(s.ready_ips.iter().copied());
@@ -113,9 +213,7 @@ impl<'a> LocalEndpoints<'a> {
     }
 }
 
-fn count<'p, 'q: 'p>(
-    pods: impl Iterator<Item = &'p &'q PodSummary>,
-) -> (EndpointCounts, Vec<IpAddr>) {
+fn count<'p>(pods: impl Iterator<Item = &'p PodSummary>) -> (EndpointCounts, Vec<IpAddr>) {
     let mut counts = EndpointCounts::default();
     let mut ips = Vec::new();
     for p in pods {
@@ -179,19 +277,32 @@ mod tests {
         ns: &str,
         matches: impl Fn(&PodSummary) -> bool,
     ) -> (EndpointCounts, Vec<IpAddr>) {
-        let refs: Vec<&PodSummary> = pods.iter().collect();
-        count(refs.iter().filter(|p| p.namespace == ns && matches(p)))
+        count(pods.iter().filter(|p| p.namespace == ns && matches(p)))
     }
 
     proptest! {
         #[test]
         fn grouped_lookups_count_what_a_full_scan_counts(
-            pods in pods(),
+            mut pods in pods(),
+            edits in prop::collection::vec((0..12usize, prop::option::of(labels())), 0..8),
             selector in labels(),
             ns in prop::sample::select(vec!["ns1", "ns2", "ns3"]),
             exists in prop::option::of(prop::sample::select(vec!["app", "tier", "zone"])),
         ) {
-            let local = LocalEndpoints::new(&pods, []);
+            let mut local = LocalEndpoints::default();
+            local.reset_pods(pods.clone());
+            // Relabelled or deleted pods leave no trace in the groups.
+            for (i, labels) in edits {
+                let Some(pod) = pods.get_mut(i) else { continue };
+                if let Some(labels) = labels {
+                    pod.labels = labels;
+                    local.apply_pod(pod.clone());
+                } else {
+                    local.remove_pod(&pod.namespace, &pod.name);
+                    pod.is_local = false;
+                }
+            }
+            pods.retain(|p| p.is_local);
             // A Service without a selector never gets here; an empty one selects everything.
             prop_assert_eq!(
                 local.by_service_selector(ns, &selector),
@@ -228,11 +339,21 @@ mod tests {
             slice("ns2", "web-a", Some("web"), 3),
             slice("ns1", "orphan", None, 5),
         ];
-        let local = LocalEndpoints::new([], &slices);
+        let mut local = LocalEndpoints::default();
+        local.reset_slices(slices.to_vec());
         let (counts, ips) = local.by_slices("ns1", "web");
         assert_eq!((counts.ready, counts.total), (3, 5));
         assert_eq!(ips.len(), 2); // 10.0.0.0 and 10.0.0.1, deduplicated across slices
         assert_eq!(local.by_slices("ns1", "db").0, EndpointCounts::default());
         assert_eq!(local.by_slices("ns3", "web").0, EndpointCounts::default());
+        // A slice relabelled to another Service, or deleted, leaves its old Service.
+        let mut moved = slices[0].clone();
+        moved.service = Some("db".into());
+        local.apply_slice(moved);
+        assert_eq!(local.by_slices("ns1", "web").0.total, 2);
+        assert_eq!(local.by_slices("ns1", "db").0.total, 3);
+        local.remove_slice("ns1", "web-b");
+        assert_eq!(local.by_slices("ns1", "web").0, EndpointCounts::default());
+        assert!(local.slice("ns1", "web-b").is_none());
     }
 }

@@ -25,21 +25,26 @@ enum Event {
         reason = "absent object vs object without a selector"
     )]
     Backend(usize, usize, Option<Option<usize>>),
-    Pod(usize, usize, Option<(usize, bool, bool)>),
+    Pod(usize, usize, Option<(usize, bool, bool, bool)>),
     Slice(usize, usize, Option<(Option<usize>, u8, u8)>),
 }
 
-/// Readiness of a generated service: a core Service by app name, or a pod selector.
+/// Readiness of a generated service: a core Service by app name, or a pod selector by app
+/// (with `tier: front` too), or by the tier label's existence alone (no pair required).
 #[derive(Debug, Clone)]
 enum Readiness {
     Service(usize),
     Pods(usize),
+    PodsAndTier(usize),
+    PodsWithTier,
 }
 
 fn arb_event() -> impl Strategy<Value = Event> {
     let readiness = prop_oneof![
         (0..APPS.len()).prop_map(Readiness::Service),
         (0..APPS.len()).prop_map(Readiness::Pods),
+        (0..APPS.len()).prop_map(Readiness::PodsAndTier),
+        Just(Readiness::PodsWithTier),
     ];
     let ns = 0..NAMESPACES.len();
     prop_oneof![
@@ -60,7 +65,12 @@ fn arb_event() -> impl Strategy<Value = Event> {
             0..6usize,
             prop::option::weighted(
                 0.85,
-                (0..APPS.len(), any::<bool>(), prop::bool::weighted(0.8))
+                (
+                    0..APPS.len(),
+                    any::<bool>(),
+                    prop::bool::weighted(0.8),
+                    any::<bool>()
+                )
             )
         )
             .prop_map(|(n, i, p)| Event::Pod(n, i, p)),
@@ -80,6 +90,12 @@ fn service(ns: usize, i: usize, readiness: &Readiness) -> Box<ServiceSummary> {
     let readiness = match readiness {
         Readiness::Service(app) => json!({"service": APPS[*app]}),
         Readiness::Pods(app) => json!({"podSelector": {"matchLabels": {"app": APPS[*app]}}}),
+        Readiness::PodsAndTier(app) => {
+            json!({"podSelector": {"matchLabels": {"app": APPS[*app], "tier": "front"}}})
+        }
+        Readiness::PodsWithTier => json!({"podSelector": {
+            "matchExpressions": [{"key": "tier", "operator": "Exists"}],
+        }}),
     };
     let spec = json!({"addresses": [format!("192.0.2.{i}")], "readiness": readiness});
     let mut svc = AnycastService::new(&format!("svc{i}"), serde_json::from_value(spec).unwrap());
@@ -96,11 +112,15 @@ fn backend(ns: usize, app: usize, selector: Option<usize>) -> BackendSummary {
     }
 }
 
-fn pod(ns: usize, i: usize, (app, ready, local): (usize, bool, bool)) -> PodSummary {
+fn pod(ns: usize, i: usize, (app, ready, local, front): (usize, bool, bool, bool)) -> PodSummary {
+    let mut labels = BTreeMap::from([("app".to_owned(), APPS[app].to_owned())]);
+    if front {
+        labels.insert("tier".to_owned(), "front".to_owned());
+    }
     PodSummary {
         namespace: NAMESPACES[ns].into(),
         name: format!("pod{i}"),
-        labels: [("app".to_owned(), APPS[app].to_owned())].into(),
+        labels,
         is_local: local,
         is_ready: ready,
         ip: Some(IpAddr::from([
@@ -168,7 +188,7 @@ impl Cluster {
                 &mut self.pods,
                 (*n, *i),
                 p.map(|p| pod(*n, *i, p)),
-                || pod(*n, *i, (0, false, true)),
+                || pod(*n, *i, (0, false, true, false)),
             )),
             Event::Slice(n, i, s) => Update::Slice(step(
                 &mut self.slices,

@@ -288,7 +288,7 @@ fn slice_updates_and_deletes_change_counts_and_forget_remote_slices() {
     ))));
     assert_eq!(counts(&index, "ns", "web"), EndpointCounts::default());
     assert!(
-        index.slices.is_empty(),
+        index.local.is_empty(),
         "memory follows local endpoints only"
     );
     index.update(Update::Slice(Change::Apply(mk_slice(
