@@ -63,7 +63,7 @@ struct State {
     /// The last inputs and their plan, to plan the next change incrementally.
     previous: Option<(Inputs, Arc<Plan>)>,
     generation: u64,
-    last_rib: Option<Rib>,
+    last_rib: Option<Arc<Rib>>,
     drain_started: Option<Instant>,
     shutdown_at: Option<Instant>,
     replan_at: Option<Instant>,
@@ -196,7 +196,7 @@ impl Engine {
                 break; // the kernel refused: the full set below retries and logs it
             }
             let none = Rib::new();
-            let announced = st.last_rib.as_ref().unwrap_or(&none);
+            let announced = st.last_rib.as_deref().unwrap_or(&none);
             let rib = rollout::announceable(&planned.rib, on, announced);
             self.publish(st, rib);
         }
@@ -274,7 +274,8 @@ impl Engine {
     /// Hands a RIB to the driver unless it is the one it already has.
     fn publish(&self, st: &mut State, rib: Rib) {
         let rib = with_ipv6_next_hop(rib, self.config.ipv6_next_hop);
-        if st.last_rib.as_ref() != Some(&rib) {
+        if st.last_rib.as_deref() != Some(&rib) {
+            let rib = Arc::new(rib);
             st.generation += 1;
             st.last_rib = Some(rib.clone());
             self.desired_tx.send_replace(Some(Desired {

@@ -54,8 +54,8 @@ impl Default for DriverConfig {
 pub struct Desired {
     /// Increases with every change.
     pub generation: u64,
-    /// The routes.
-    pub rib: Rib,
+    /// The routes (shared: the engine keeps the same RIB to compare the next one with).
+    pub rib: Arc<Rib>,
 }
 
 /// Progress reported by the driver.

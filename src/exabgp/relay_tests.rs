@@ -58,7 +58,7 @@ fn start_agent(
     socket: &std::path::Path,
     routes: &[(&str, i64)],
 ) -> (watch::Sender<Option<Desired>>, tokio::task::JoinHandle<()>) {
-    let rib = routes.iter().map(|(p, m)| mk_route(p, *m)).collect();
+    let rib = std::sync::Arc::new(routes.iter().map(|(p, m)| mk_route(p, *m)).collect());
     let (desired_tx, desired_rx) = watch::channel(Some(Desired { generation: 1, rib }));
     let (applied_tx, _) = watch::channel(Applied::default());
     let listener = listen(socket).unwrap();

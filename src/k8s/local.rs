@@ -3,7 +3,7 @@
 //! (still checked with the full selector), or the slices of its Service. An event costs the
 //! labels of one pod or one slice, never a pass over a namespace.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -13,7 +13,9 @@ use crate::engine::world::EndpointCounts;
 use crate::plan::{labels_match, selector_matches};
 
 /// Nested maps instead of tuple keys, so that lookups take any `&str` without allocating.
-type By<T> = HashMap<String, T>;
+/// B-trees and vectors rather than hash tables: a node keeps thousands of small groups (most
+/// of one pod), where a hash table's spare buckets would double the memory.
+type By<T> = BTreeMap<String, T>;
 
 /// One namespace's local pods.
 #[derive(Debug, Clone, Default)]
@@ -21,7 +23,7 @@ struct NamespacePods {
     /// By name.
     pods: By<PodSummary>,
     /// Label key -> label value -> names of the pods carrying that pair.
-    by_label: By<By<BTreeSet<String>>>,
+    by_label: By<By<Vec<String>>>,
 }
 
 /// One namespace's slices with local endpoints.
@@ -30,7 +32,7 @@ struct NamespaceSlices {
     /// By slice name.
     slices: By<SliceSummary>,
     /// Service name -> names of its slices.
-    by_service: By<BTreeSet<String>>,
+    by_service: By<Vec<String>>,
 }
 
 /// The node's pods and slices, grouped for lookups.
@@ -65,10 +67,8 @@ impl LocalEndpoints {
         let ns = self.pods.entry(pod.namespace.clone()).or_default();
         for (k, v) in &pod.labels {
             let by_value = ns.by_label.entry(k.clone()).or_default();
-            by_value
-                .entry(v.clone())
-                .or_default()
-                .insert(pod.name.clone());
+            // Not there: `remove_pod` took out any pod of this name.
+            add_to(by_value.entry(v.clone()).or_default(), pod.name.clone());
         }
         ns.pods.insert(pod.name.clone(), pod);
     }
@@ -86,7 +86,7 @@ impl LocalEndpoints {
                 continue;
             };
             if let Some(names) = by_value.get_mut(v) {
-                names.remove(name);
+                names.retain(|n| n != name);
                 if names.is_empty() {
                     by_value.remove(v);
                 }
@@ -118,7 +118,7 @@ impl LocalEndpoints {
         let ns = self.slices.entry(slice.namespace.clone()).or_default();
         if let Some(service) = &slice.service {
             let names = ns.by_service.entry(service.clone()).or_default();
-            names.insert(slice.name.clone());
+            add_to(names, slice.name.clone());
         }
         ns.slices.insert(slice.name.clone(), slice);
     }
@@ -134,7 +134,7 @@ impl LocalEndpoints {
         if let Some(service) = &old.service
             && let Some(names) = ns.by_service.get_mut(service)
         {
-            names.remove(name);
+            names.retain(|n| n != name);
             if names.is_empty() {
                 ns.by_service.remove(service);
             }
@@ -167,7 +167,7 @@ impl LocalEndpoints {
             .into_iter()
             .flatten()
             .map(|(k, v)| ns?.by_label.get(k.as_str())?.get(v.as_str()))
-            .min_by_key(|group| group.map_or(0, BTreeSet::len))
+            .min_by_key(|group| group.map_or(0, Vec::len))
             .flatten();
         let grouped = smallest
             .into_iter()
@@ -211,6 +211,15 @@ impl LocalEndpoints {
         }
         (counts, sorted(ips))
     }
+}
+
+/// Appends to a group. A new group gets room for one item, as most stay that size (a vector's
+/// first push would make room for four); a growing one grows as usual.
+pub(super) fn add_to<T>(group: &mut Vec<T>, item: T) {
+    if group.capacity() == 0 {
+        group.reserve_exact(1);
+    }
+    group.push(item);
 }
 
 fn count<'p>(pods: impl Iterator<Item = &'p PodSummary>) -> (EndpointCounts, Vec<IpAddr>) {

@@ -67,7 +67,7 @@ fn start(config: DriverConfig, initial: Option<Desired>) -> Setup {
 fn desired(generation: u64, routes: &[(&str, i64)]) -> Option<Desired> {
     Some(Desired {
         generation,
-        rib: routes.iter().map(|(p, m)| mk_route(p, *m)).collect(),
+        rib: Arc::new(routes.iter().map(|(p, m)| mk_route(p, *m)).collect()),
     })
 }
 

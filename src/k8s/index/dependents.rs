@@ -1,13 +1,15 @@
 //! Which services a pod, slice or core Service event may change, kept current as services and
 //! core Services change, so that an event finds them without a pass over its namespace.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 
 use super::{EndpointSource, NsName};
+use crate::k8s::local::add_to;
 use crate::plan::{ReadinessSource, ServiceKey};
 
-/// Nested maps instead of tuple keys, so that lookups take any `&str` without allocating.
-type By<T> = HashMap<String, T>;
+/// Nested maps instead of tuple keys, so that lookups take any `&str` without allocating; B-trees
+/// and vectors for memory (most groups hold one service), as in `k8s::local`.
+type By<T> = BTreeMap<String, T>;
 
 /// Core Services' selectors by (namespace, name); `None`: no selector.
 pub type Backends = BTreeMap<NsName, Option<BTreeMap<String, String>>>;
@@ -34,12 +36,12 @@ struct Registration {
 #[derive(Debug, Clone, Default)]
 pub struct Dependents {
     /// namespace -> core Service name -> services whose readiness names it.
-    by_backend: By<By<BTreeSet<ServiceKey>>>,
+    by_backend: By<By<Vec<ServiceKey>>>,
     /// namespace -> label key -> label value -> services anchored on that pair.
-    by_pair: By<By<By<BTreeSet<ServiceKey>>>>,
+    by_pair: By<By<By<Vec<ServiceKey>>>>,
     /// namespace -> services whose selector requires no pair.
-    any: By<BTreeSet<ServiceKey>>,
-    registered: HashMap<ServiceKey, Registration>,
+    any: By<Vec<ServiceKey>>,
+    registered: BTreeMap<ServiceKey, Registration>,
 }
 
 impl Dependents {
@@ -52,6 +54,7 @@ impl Dependents {
         backends: &Backends,
         source: EndpointSource,
     ) {
+        // After this, `key` is in no group: it is added below once.
         self.remove(key);
         let Some(readiness) = readiness else { return };
         let ns = &*key.namespace;
@@ -73,19 +76,16 @@ impl Dependents {
         };
         if let Some(name) = &backend {
             let by_name = self.by_backend.entry(ns.to_owned()).or_default();
-            by_name.entry(name.clone()).or_default().insert(key.clone());
+            add_to(by_name.entry(name.clone()).or_default(), key.clone());
         }
         match &anchor {
             Anchor::Pair(k, v) => {
                 let by_key = self.by_pair.entry(ns.to_owned()).or_default();
                 let by_value = by_key.entry(k.clone()).or_default();
-                by_value.entry(v.clone()).or_default().insert(key.clone());
+                add_to(by_value.entry(v.clone()).or_default(), key.clone());
             }
             Anchor::Any => {
-                self.any
-                    .entry(ns.to_owned())
-                    .or_default()
-                    .insert(key.clone());
+                add_to(self.any.entry(ns.to_owned()).or_default(), key.clone());
             }
             Anchor::NoPod => {}
         }
@@ -99,8 +99,8 @@ impl Dependents {
             return;
         };
         let ns = &*key.namespace;
-        let remove_key = |keys: &mut BTreeSet<ServiceKey>| {
-            keys.remove(key);
+        let remove_key = |keys: &mut Vec<ServiceKey>| {
+            keys.retain(|k| k != key);
             keys.is_empty()
         };
         if let Some(name) = &old.backend {
