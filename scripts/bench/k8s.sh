@@ -8,6 +8,7 @@
 #
 #   sudo scripts/bench/k8s.sh [--sizes 1,100,1000] [--trials 20] [--idle 30] [--out DIR]
 #                             [--endpoints 5] [--only kat|metallb|floor] [--bin PATH] [--quick]
+#                             [--compare PATH]
 #
 # For each size N (Services, each with one endpoint on this node, node-a):
 #   cold start  the whole speaker side started with N Services already in the API server, after
@@ -47,6 +48,10 @@
 # first ms, last ms), cold.tsv (label, routes, first ms, last ms, peak RSS MiB of the agent or
 # speaker), load.tsv (each step with the load average), env.txt (versions) and logs/; a summary
 # goes to stdout.
+# --compare PATH: a second kube-anycast binary (an older build, say) measured in turn with the
+# first on the same bed and control plane, at each size: pods with the first then the second,
+# slices with the second then the first (the order cancels a drift of the machine); its rows
+# are labelled "compare: ...". The drain and endpoints steps are then left out.
 # --quick: 10 Services, 3 trials, 2 s idle windows, 1 drain run (a smoke run, ~3 minutes once
 # everything is built). Needs root. Builds what is missing (kube-anycast as the images ship it,
 # static musl, or the glibc release build where musl cannot be installed; the control plane;
@@ -66,6 +71,7 @@ gs_delay=30s
 only=""
 out=""
 ka=""
+kb=""
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -76,6 +82,7 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift ;;
     --only) only="$2"; shift ;;
     --bin) ka="$2"; shift ;; # a kube-anycast binary to use instead of building one
+    --compare) kb="$2"; shift ;;
     --quick) sizes="10"; trials=3; idle=2; settle=1; drain_runs=1; gs_delay=2s ;;
     -h | --help) usage ;;
     *) echo "k8s.sh: unknown argument $1" >&2; usage ;;
@@ -152,6 +159,7 @@ trap 'exit 130' INT TERM
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   [ "$only" = metallb ] || echo "kube-anycast: $("$ka" --version) at $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo +dirty), binary $ka"
+  [ -z "$kb" ] || echo "compared with: $kb ($("$kb" --version))"
   echo "exabgp: $("$(bash scripts/ensure-exabgp.sh)/bin/python" -m exabgp version 2>&1 | head -1)"
   echo "gobgpd: $(gobgpd --version 2>&1 | head -1)"
   echo "control plane: $("$KAT_CP_BIN/kube-apiserver" --version)"
@@ -238,8 +246,9 @@ target() { echo $(($1 / 2)); } # the service whose readiness flips: svc-0000, sv
 
 # --- kube-anycast ----------------------------------------------------------------------------
 agent_pid=""
+agent_bin="" # set for the compared binary's runs
 agent_cmd() { # source
-  echo env KUBECONFIG="$kc" "$ka" agent --node-name node-a --endpoints-from "$1" \
+  echo env KUBECONFIG="$kc" "${agent_bin:-$ka}" agent --node-name node-a --endpoints-from "$1" \
     --socket "$work/agent.sock" --metrics-listen 127.0.0.1:9180 --vip-interface lo \
     --log-level "${KAT_BENCH_AGENT_LOG:-warn}"
 }
@@ -268,6 +277,14 @@ kat_measure() { # source label size endpoints
     --index "$(target "$n")" --endpoints "$eps" --trials "$trials" --out "$out/latency.tsv"
 }
 
+compare_measure() { # source size
+  agent_bin=$kb
+  start_agent "$1"
+  kat_measure "$1" "compare: kube-anycast, --endpoints-from $1" "$2" 1
+  stop_agent
+  agent_bin=""
+}
+
 bench_kat() {
   log "kube-anycast: test bed and control plane"
   bed_up kat "$ka" exabgp-relay --socket "$work/agent.sock" --lease 30s
@@ -292,10 +309,13 @@ bench_kat() {
     drv wait-routes --count "$n"
     kat_measure pods "kube-anycast, --endpoints-from pods" "$n" 1
     stop_agent
+    [ -z "$kb" ] || compare_measure pods "$n"
+    [ -z "$kb" ] || compare_measure endpointslices "$n"
     start_agent endpointslices
     kat_measure endpointslices "kube-anycast, --endpoints-from endpointslices" "$n" 1
     stop_agent
   done
+  [ -z "$kb" ] || { bed_down kat; return 0; }
   n=$largest
   start_agent pods
   log "kube-anycast: drain of $n routes (exclude-from-external-load-balancers label)"
