@@ -12,18 +12,17 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
-use kube_anycast::crd::{AnycastPoolSpec, AnycastServiceSpec};
 use kube_anycast::engine::metrics::AgentMetrics;
-use kube_anycast::k8s::index::{Change, EndpointSource, Index, Update};
+use kube_anycast::k8s::index::{Change, Update};
 use kube_anycast::k8s::status::Writer;
-use kube_anycast::k8s::summary::{BackendSummary, PodSummary, PoolSummary, ServiceSummary};
-use kube_anycast::plan::{
-    Inputs, LocalHealth, NodeInfo, ServiceKey, plan, replan, validate_pool, validate_service,
-};
+use kube_anycast::plan::{Inputs, LocalHealth, plan, replan};
 
 const CHANGES: u32 = 200;
 
+#[path = "common/cluster.rs"]
+mod cluster;
 mod common;
+use cluster::{mk_index, pod};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sizes = common::sizes()?;
@@ -56,73 +55,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-/// The namespaces the services are spread over.
-fn namespaces() -> u32 {
-    std::env::var("BENCH_NAMESPACES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(20)
-}
-
-fn pod(i: u32, ready: bool) -> PodSummary {
-    PodSummary {
-        namespace: format!("ns{}", i % namespaces()),
-        name: format!("pod{i}"),
-        labels: BTreeMap::from([("app".to_owned(), format!("svc{i}"))]),
-        is_local: true,
-        is_ready: ready,
-        ip: Some(std::net::IpAddr::from((0x0ac8_0000 + i).to_be_bytes())),
-    }
-}
-
-fn mk_index(n: u32) -> Result<Index, Box<dyn std::error::Error>> {
-    let mut index = Index::new("node-a", EndpointSource::Pods);
-    let pool: AnycastPoolSpec = serde_json::from_value(serde_json::json!({
-        "cidrs": ["100.64.0.0/10"],
-        "namespaceSelector": {},
-    }))?;
-    let mut services = Vec::new();
-    let mut backends = Vec::new();
-    let mut pods = Vec::new();
-    for i in 0..n {
-        let [_, b, c, d] = (i + 1).to_be_bytes();
-        let spec: AnycastServiceSpec = serde_json::from_value(serde_json::json!({
-            "addresses": [format!("100.{}.{c}.{d}", 64 + b)],
-            "readiness": {"service": format!("svc{i}")},
-        }))?;
-        let key = ServiceKey::new(format!("ns{}", i % namespaces()), format!("svc{i}"));
-        services.push(Box::new(ServiceSummary {
-            key: key.clone(),
-            uid: format!("uid-{i}"),
-            valid: validate_service(&spec),
-        }));
-        backends.push(BackendSummary {
-            namespace: key.namespace.to_string(),
-            name: key.name.to_string(),
-            selector: Some(BTreeMap::from([("app".to_owned(), format!("svc{i}"))])),
-        });
-        pods.push(pod(i, true));
-    }
-    for u in [
-        Update::Service(Change::Reset(services)),
-        Update::Pool(Change::Reset(vec![PoolSummary {
-            name: "pool".to_owned(),
-            valid: validate_pool(&pool),
-        }])),
-        Update::Namespace(Change::Reset(vec![])),
-        Update::Node(Change::Reset(vec![NodeInfo {
-            name: "node-a".to_owned(),
-            ..NodeInfo::default()
-        }])),
-        Update::Backend(Change::Reset(backends)),
-        Update::Pod(Change::Reset(pods)),
-    ] {
-        index.update(u);
-    }
-    Ok(index)
 }
 
 /// Median ms per phase: source, engine, status writer, metrics.

@@ -56,6 +56,8 @@ if [ -n "$quick" ]; then
 else
   section "Planning" cargo run --release --locked -q --example plan_bench -- 100 1000 5000
   section "Agent CPU per Kubernetes change" cargo run --release --locked -q --example change_bench -- 100 1000 5000
+  section "Agent CPU per Kubernetes change, one namespace" env BENCH_NAMESPACES=1 cargo run --release --locked -q --example change_bench -- 1000 5000
+  section "Index memory, one namespace" env BENCH_NAMESPACES=1 cargo run --release --locked -q --example index_memory -- 5000
   section "Health checking cost" bash scripts/bench/healthcheck.sh 20
   section "Health checking at fleet scale" bash scripts/bench/fleet.sh 30 1 20 100
   section "Route volume" bash scripts/bench/routes.sh 1000 10000 50000
