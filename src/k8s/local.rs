@@ -8,14 +8,10 @@ use std::net::IpAddr;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use super::groups::{By, add_to, remove_from, take_from};
 use super::summary::{PodSummary, SliceSummary};
 use crate::engine::world::EndpointCounts;
 use crate::plan::{labels_match, selector_matches};
-
-/// Nested maps instead of tuple keys, so that lookups take any `&str` without allocating.
-/// B-trees and vectors rather than hash tables: a node keeps thousands of small groups (most
-/// of one pod), where a hash table's spare buckets would double the memory.
-type By<T> = BTreeMap<String, T>;
 
 /// One namespace's local pods.
 #[derive(Debug, Clone, Default)]
@@ -75,29 +71,15 @@ impl LocalEndpoints {
 
     /// Forgets a pod.
     pub fn remove_pod(&mut self, namespace: &str, name: &str) {
-        let Some(ns) = self.pods.get_mut(namespace) else {
-            return;
-        };
-        let Some(old) = ns.pods.remove(name) else {
-            return;
-        };
-        for (k, v) in &old.labels {
-            let Some(by_value) = ns.by_label.get_mut(k) else {
-                continue;
-            };
-            if let Some(names) = by_value.get_mut(v) {
-                names.retain(|n| n != name);
-                if names.is_empty() {
-                    by_value.remove(v);
-                }
+        remove_from(&mut self.pods, namespace, |ns| {
+            let old = ns.pods.remove(name);
+            for (k, v) in old.iter().flat_map(|p| &p.labels) {
+                remove_from(&mut ns.by_label, k, |by_value| {
+                    remove_from(by_value, v, |names| take_from(names, name))
+                });
             }
-            if by_value.is_empty() {
-                ns.by_label.remove(k);
-            }
-        }
-        if ns.pods.is_empty() {
-            self.pods.remove(namespace);
-        }
+            ns.pods.is_empty()
+        });
     }
 
     /// Replaces every pod.
@@ -125,23 +107,13 @@ impl LocalEndpoints {
 
     /// Forgets a slice.
     pub fn remove_slice(&mut self, namespace: &str, name: &str) {
-        let Some(ns) = self.slices.get_mut(namespace) else {
-            return;
-        };
-        let Some(old) = ns.slices.remove(name) else {
-            return;
-        };
-        if let Some(service) = &old.service
-            && let Some(names) = ns.by_service.get_mut(service)
-        {
-            names.retain(|n| n != name);
-            if names.is_empty() {
-                ns.by_service.remove(service);
+        remove_from(&mut self.slices, namespace, |ns| {
+            let old = ns.slices.remove(name);
+            if let Some(service) = old.as_ref().and_then(|s| s.service.as_ref()) {
+                remove_from(&mut ns.by_service, service, |names| take_from(names, name));
             }
-        }
-        if ns.slices.is_empty() {
-            self.slices.remove(namespace);
-        }
+            ns.slices.is_empty()
+        });
     }
 
     /// Replaces every slice.
@@ -211,15 +183,6 @@ impl LocalEndpoints {
         }
         (counts, sorted(ips))
     }
-}
-
-/// Appends to a group. A new group gets room for one item, as most stay that size (a vector's
-/// first push would make room for four); a growing one grows as usual.
-pub(super) fn add_to<T>(group: &mut Vec<T>, item: T) {
-    if group.capacity() == 0 {
-        group.reserve_exact(1);
-    }
-    group.push(item);
 }
 
 fn count<'p>(pods: impl Iterator<Item = &'p PodSummary>) -> (EndpointCounts, Vec<IpAddr>) {

@@ -19,6 +19,7 @@
 
 pub mod applier;
 pub mod events;
+pub mod groups;
 pub mod index;
 pub mod local;
 pub mod metrics;

@@ -4,12 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{EndpointSource, NsName};
-use crate::k8s::local::add_to;
+use crate::k8s::groups::{By, add_to, remove_from, take_from};
 use crate::plan::{ReadinessSource, ServiceKey};
-
-/// Nested maps instead of tuple keys, so that lookups take any `&str` without allocating; B-trees
-/// and vectors for memory (most groups hold one service), as in `k8s::local`.
-type By<T> = BTreeMap<String, T>;
 
 /// Core Services' selectors by (namespace, name); `None`: no selector.
 pub type Backends = BTreeMap<NsName, Option<BTreeMap<String, String>>>;
@@ -99,10 +95,7 @@ impl Dependents {
             return;
         };
         let ns = &*key.namespace;
-        let remove_key = |keys: &mut Vec<ServiceKey>| {
-            keys.retain(|k| k != key);
-            keys.is_empty()
-        };
+        let remove_key = |keys: &mut Vec<ServiceKey>| take_from(keys, key);
         if let Some(name) = &old.backend {
             remove_from(&mut self.by_backend, ns, |by_name| {
                 remove_from(by_name, name, remove_key)
@@ -159,15 +152,4 @@ fn anchor_of(required: &BTreeMap<String, String>) -> Anchor {
         Some((k, v)) => Anchor::Pair(k.clone(), v.clone()),
         None => Anchor::Any,
     }
-}
-
-/// Lets `f` change the entry at `key` and removes the entry when `f` says it is empty; true
-/// when `map` is then empty.
-fn remove_from<T>(map: &mut By<T>, key: &str, f: impl FnOnce(&mut T) -> bool) -> bool {
-    if let Some(entry) = map.get_mut(key)
-        && f(entry)
-    {
-        map.remove(key);
-    }
-    map.is_empty()
 }
