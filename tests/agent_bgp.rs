@@ -188,9 +188,7 @@ fn a_new_agent_within_the_lease_does_not_flap_thousands_of_routes() {
     work.write("services.yaml", &many_routes(ROUTES));
     let bed = work.bed("30s");
     let agent = Agent::start(&bed, &work);
-    let all_there = || bed.ipv4_paths().ok().filter(|&n| n >= ROUTES);
-    let describe = || format!("{:?} paths; {}", bed.ipv4_paths(), tail(&work.log(), 10));
-    wait_until("2,500 routes at gobgpd", WAIT, all_there, describe);
+    wait_for_paths(&bed, &work, ROUTES, WAIT);
     assert_eq!(bed.withdrawn_prefixes(), Ok(0));
     kill9_and_wait_for_the_relay_to_hold(&bed, agent);
     let log_before = work.log().len();
@@ -201,7 +199,7 @@ fn a_new_agent_within_the_lease_does_not_flap_thousands_of_routes() {
         || (is_ready(&bed) && work.log()[log_before..].contains("relay connected")).then_some(()),
         || tail(&work.log(), 20),
     );
-    wait_until("2,500 routes at gobgpd", WAIT, all_there, describe);
+    wait_for_paths(&bed, &work, ROUTES, WAIT);
     assert_eq!(
         bed.withdrawn_prefixes(),
         Ok(0),
@@ -209,6 +207,16 @@ fn a_new_agent_within_the_lease_does_not_flap_thousands_of_routes() {
         tail(&bed.log("api"), 20),
         tail(&work.log()[log_before..], 30)
     );
+}
+
+/// Waits until gobgpd has at least `routes` IPv4 paths; returns how many it has.
+fn wait_for_paths(bed: &Testbed, work: &Workdir, routes: usize, timeout: Duration) -> usize {
+    wait_until(
+        &format!("{routes} routes at gobgpd"),
+        timeout,
+        || bed.ipv4_paths().ok().filter(|&n| n >= routes),
+        || format!("{:?} paths; {}", bed.ipv4_paths(), tail(&work.log(), 10)),
+    )
 }
 
 /// Kills the agent with SIGKILL and waits until the relay says it holds the agent's routes.
@@ -440,12 +448,7 @@ fn ten_thousand_routes_all_reach_the_peer() {
     work.write("services.yaml", &many_routes(ROUTES));
     let bed = work.bed("30s");
     let _agent = Agent::start(&bed, &work);
-    let count = wait_until(
-        "10,000 routes at gobgpd",
-        Duration::from_mins(3),
-        || bed.ipv4_paths().ok().filter(|&n| n >= ROUTES),
-        || format!("{:?} paths; {}", bed.ipv4_paths(), tail(&work.log(), 10)),
-    );
+    let count = wait_for_paths(&bed, &work, ROUTES, Duration::from_mins(3));
     assert_eq!(count, ROUTES, "exactly the generated routes");
     let rib = bed.routes().unwrap();
     assert!(

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::engine::world::{EndpointCounts, World};
 use crate::plan::{NodeInfo, ReadinessSource, ServiceKey, labels_match, selector_matches};
 
-use self::dependents::{Backends, Dependents};
+use self::dependents::{Backends, Dependents, selector_of};
 use super::local::LocalEndpoints;
 use super::summary::{
     BackendSummary, NamespaceSummary, PodSummary, PoolSummary, ServiceSummary, SliceSummary,
@@ -335,10 +335,7 @@ impl Index {
         match &svc.readiness {
             ReadinessSource::Pods(selector) => selector_matches(selector, labels),
             ReadinessSource::Service(name) => {
-                let backend = self
-                    .backends
-                    .get(&(key.namespace.to_string(), name.clone()));
-                let selector = backend.and_then(Option::as_ref);
+                let selector = selector_of(&self.backends, &key.namespace, name);
                 selector.is_some_and(|s| labels_match(s, labels))
             }
         }
@@ -406,11 +403,9 @@ fn local_endpoints(
     let ns = &*key.namespace;
     match readiness {
         ReadinessSource::Service(name) if source == EndpointSource::Pods => {
-            let backend = (ns.to_owned(), name.clone());
-            // A Service without a selector (or not there) selects no pod.
-            match backends.get(&backend) {
-                Some(Some(selector)) => local.by_service_selector(ns, selector),
-                _ => (EndpointCounts::default(), Vec::new()),
+            match selector_of(backends, ns, name) {
+                Some(selector) => local.by_service_selector(ns, selector),
+                None => (EndpointCounts::default(), Vec::new()),
             }
         }
         ReadinessSource::Service(name) => local.by_slices(ns, name),

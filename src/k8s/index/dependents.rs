@@ -10,6 +10,17 @@ use crate::plan::{ReadinessSource, ServiceKey};
 /// Core Services' selectors by (namespace, name); `None`: no selector.
 pub type Backends = BTreeMap<NsName, Option<BTreeMap<String, String>>>;
 
+/// The selector of the core Service `namespace/name`; `None` when it is not there or has no
+/// selector: then it selects no pod.
+pub fn selector_of<'a>(
+    backends: &'a Backends,
+    namespace: &str,
+    name: &str,
+) -> Option<&'a BTreeMap<String, String>> {
+    let backend = backends.get(&(namespace.to_owned(), name.to_owned()))?;
+    backend.as_ref()
+}
+
 /// How a service's candidate pods are found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Anchor {
@@ -56,8 +67,8 @@ impl Dependents {
         let ns = &*key.namespace;
         let (backend, anchor) = match readiness {
             ReadinessSource::Service(name) => {
-                let anchor = match backends.get(&(ns.to_owned(), name.clone())) {
-                    Some(Some(selector)) if source == EndpointSource::Pods => anchor_of(selector),
+                let anchor = match selector_of(backends, ns, name) {
+                    Some(selector) if source == EndpointSource::Pods => anchor_of(selector),
                     _ => Anchor::NoPod,
                 };
                 (Some(name.clone()), anchor)
