@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use support::agent::{
-    Agent, DUAL_STACK_POOL, EXA_ADDR6, POOL, Probe, Workdir, has_vip, probe, service, tail,
-    wait_log,
+    Agent, DUAL_STACK_POOL, EXA_ADDR6, POOL, Probe, Workdir, has_vip, lo_addresses,
+    our_local_routes, probe, service, tail, wait_log,
 };
 use support::testbed::{Route, Testbed, wait_until};
 
@@ -458,6 +458,44 @@ fn ten_thousand_routes_all_reach_the_peer() {
     assert_eq!(
         rib.first().map(|r| r.prefix.as_str()),
         Some("100.64.0.0/32")
+    );
+}
+
+#[test]
+fn ten_thousand_routes_with_local_route_vips_reach_the_peer_and_leave_with_their_routes() {
+    const ROUTES: usize = 10_000;
+    let work = Workdir::new("10k-lr");
+    work.write("services.yaml", &many_routes(ROUTES));
+    let bed = work.bed("30s");
+    let _agent = Agent::start_with(&bed, &work, &["--vip-mode", "local-route"]);
+    let count = wait_for_paths(&bed, &work, ROUTES, Duration::from_mins(3));
+    assert_eq!(count, ROUTES, "exactly the generated routes");
+    let local = our_local_routes(&bed);
+    assert_eq!(local.len(), ROUTES, "one local route per VIP");
+    assert!(
+        local
+            .iter()
+            .all(|r| r.starts_with("local 100.64.") && r.contains("dev lo")),
+        "{:?}",
+        local.first()
+    );
+    assert!(
+        !has_vip(&bed, "100.64.0.0"),
+        "local routes, not addresses: {}",
+        tail(&lo_addresses(&bed), 3)
+    );
+    // Every service deleted: the routes go from the peer, then the local routes from lo.
+    std::fs::remove_file(work.services().join("services.yaml")).unwrap();
+    bed.wait_for(
+        "every route withdrawn",
+        Duration::from_mins(1),
+        <[Route]>::is_empty,
+    );
+    wait_until(
+        "the local routes removed",
+        WAIT,
+        || our_local_routes(&bed).is_empty().then_some(()),
+        || tail(&work.log(), 10),
     );
 }
 

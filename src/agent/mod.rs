@@ -24,7 +24,7 @@ use crate::k8s::metrics::K8sMetrics;
 use crate::k8s::stale::StaleAfter;
 use crate::k8s::{self, SourceConfig, applier};
 use crate::netlink::Addresses;
-use crate::netlink::vips::Vips;
+use crate::netlink::vips::{VipMode, Vips};
 use crate::plan::Plan;
 use crate::telemetry::{self, LogArgs};
 
@@ -66,6 +66,11 @@ pub struct AgentArgs {
     /// Put announced service IPs on this interface (`none`: leave addresses alone).
     #[arg(long, env = "KUBE_ANYCAST_VIP_INTERFACE", default_value = "lo")]
     pub vip_interface: String,
+    /// How the service IPs go on that interface: `address` (`ip addr`), or `local-route` (a
+    /// route in the kernel's `local` table: linear time for thousands of service IPs, where
+    /// IPv4 addresses cost time quadratic in their number; see docs/operations.md).
+    #[arg(long, env = "KUBE_ANYCAST_VIP_MODE", value_enum, default_value_t = VipMode::Address)]
+    pub vip_mode: VipMode,
     /// The longest drain at shutdown (GRACEFUL_SHUTDOWN per pool policy), then withdraw.
     #[arg(long, env = "KUBE_ANYCAST_DRAIN_DELAY", default_value = "30s", value_parser = parse_duration)]
     pub drain_delay: Duration,
@@ -121,7 +126,7 @@ async fn run(args: AgentArgs, source: SourceKind) -> u8 {
         None
     } else {
         match Addresses::connect() {
-            Ok(a) => Some(Vips::new(a, args.vip_interface.clone())),
+            Ok(a) => Some(Vips::new(a, args.vip_interface.clone()).with_mode(args.vip_mode)),
             Err(e) => {
                 tracing::error!(error = %e, "cannot manage loopback VIPs");
                 return 64;

@@ -12,6 +12,7 @@ use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
 };
 
+pub mod local_routes;
 pub mod vips;
 
 /// An address operation that failed.
@@ -40,6 +41,37 @@ pub enum AddressError {
     /// Adding an address failed.
     #[error("failed to add {prefix} to {link}: {source}")]
     Add {
+        /// The address.
+        prefix: IpNet,
+        /// Interface name.
+        link: String,
+        /// Cause.
+        #[source]
+        source: rtnetlink::Error,
+    },
+    /// Listing the local routes failed.
+    #[error("failed to list the local routes (for {link}): {source}")]
+    ListRoutes {
+        /// Interface name.
+        link: String,
+        /// Cause.
+        #[source]
+        source: rtnetlink::Error,
+    },
+    /// Adding a local route failed.
+    #[error("failed to add the local route {prefix} on {link}: {source}")]
+    AddRoute {
+        /// The address.
+        prefix: IpNet,
+        /// Interface name.
+        link: String,
+        /// Cause.
+        #[source]
+        source: rtnetlink::Error,
+    },
+    /// Removing a local route failed.
+    #[error("failed to remove the local route {prefix} on {link}: {source}")]
+    RemoveRoute {
         /// The address.
         prefix: IpNet,
         /// Interface name.
@@ -79,9 +111,12 @@ pub struct Addresses {
 }
 
 impl Addresses {
-    /// Opens a netlink socket and spawns its connection task on the current tokio runtime.
+    /// Opens a netlink socket and spawns its connection task on the current tokio runtime. The
+    /// socket asks for strict checking, so that the kernel filters dumps (by interface, table,
+    /// route type) instead of sending everything.
     pub fn connect() -> Result<Self, AddressError> {
-        let (connection, handle, _) = rtnetlink::new_connection().map_err(AddressError::Connect)?;
+        let (connection, handle, _) =
+            rtnetlink::new_connection_with_strict_check().map_err(AddressError::Connect)?;
         tokio::spawn(connection);
         Ok(Addresses { handle })
     }

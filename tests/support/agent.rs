@@ -202,6 +202,11 @@ impl Agent {
     /// socket, logging JSON to `work`'s agent log. `ip netns exec` execs, so the child's PID is
     /// the agent's.
     pub fn start(bed: &Testbed, work: &Workdir) -> Agent {
+        Agent::start_with(bed, work, &[])
+    }
+
+    /// Like [`Agent::start`], with more options.
+    pub fn start_with(bed: &Testbed, work: &Workdir, extra: &[&str]) -> Agent {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -218,6 +223,7 @@ impl Agent {
             .args(["--vip-interface", "lo", "--drain-delay", "30s"])
             .args(["--ipv6-next-hop", EXA_ADDR6])
             .args(["--log-format", "json"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -274,6 +280,22 @@ pub fn has_vip(bed: &Testbed, ip: &str) -> bool {
     lo_addresses(bed)
         .split_whitespace()
         .any(|w| w.split('/').next() == Some(ip))
+}
+
+/// The host routes of kube-anycast's marker (`proto 75`) in the `local` table of the speaker's
+/// namespace, both families, as `ip route` prints them.
+pub fn our_local_routes(bed: &Testbed) -> Vec<String> {
+    let mut routes = Vec::new();
+    for family in ["-4", "-6"] {
+        let out = bed
+            .in_exa("ip")
+            .args([family, "route", "show", "table", "local", "proto", "75"])
+            .output()
+            .unwrap_or_else(|e| panic!("run ip in the speaker's namespace: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        routes.extend(text.lines().map(str::to_owned));
+    }
+    routes
 }
 
 /// Waits until the agent's log has a line containing every one of `needles`.

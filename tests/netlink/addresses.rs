@@ -1,45 +1,13 @@
-//! Real rtnetlink in a private network namespace: the healthcheck's address setup and the
-//! agent's loopback VIPs. Needs root (it fails, never skips, without it).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "test code: a panic is the failure report"
-)]
+//! The healthcheck's address setup and the agent's VIPs held as addresses.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use kube_anycast::netlink::Addresses;
 use kube_anycast::netlink::vips::{PROTO_KUBE_ANYCAST, Vips};
 
-/// Runs `f` on a fresh tokio runtime in a thread that has its own, new network namespace.
-fn in_private_netns<F, Fut>(f: F)
-where
-    F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "the netlink tests need root (network namespaces)"
-    );
-    let handle = std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(f());
-    });
-    if let Err(panic) = handle.join() {
-        std::panic::resume_unwind(panic);
-    }
-}
-
-fn nets(items: &[&str]) -> BTreeSet<IpNet> {
-    items.iter().map(|s| s.parse().unwrap()).collect()
-}
+use crate::{in_private_netns, net, nets};
 
 #[test]
 fn vips_are_added_marked_adopted_and_removed_without_touching_others() {
@@ -124,10 +92,6 @@ fn ten_thousand_vips_in_one_reconcile() {
         assert_eq!(changes.remove.len(), 10_000);
         assert!(vips.present().await.unwrap().1.is_empty());
     });
-}
-
-fn net(s: &str) -> IpNet {
-    s.parse().unwrap()
 }
 
 /// What a fresh dump must say after reconciling `wanted`: the addresses there before, the
