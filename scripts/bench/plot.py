@@ -108,9 +108,12 @@ def routes(results: Path, out: Path):
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for column, label in (
         ("exabgp_ms", "ExaBGP fed its own bulk commands"),
-        ("agent_ms", "kube-anycast agent + relay (VIPs on lo)"),
+        ("agent_ms", "kube-anycast agent + relay (VIPs as addresses on lo)"),
+        ("agent_localroute_ms", "kube-anycast agent + relay (VIPs as local routes)"),
         ("agent_novip_ms", "kube-anycast agent + relay (no VIPs)"),
     ):
+        if column not in data[0]:
+            continue  # results of a run before that variant existed
         ax.plot(n, [ms(r[column]) / 1000 for r in data], marker="o", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")

@@ -12,8 +12,10 @@
 #   agent     ExaBGP runs `kube-anycast exabgp-relay`; the clock starts when `kube-anycast agent`
 #             (release build) is started on a services directory holding the same N addresses
 #             (64 per AnycastService, no probes) and stops when gobgpd has all N: process start,
-#             YAML parsing, planning, the replay through the relay and the VIPs on lo included.
-#   agent-novip  the same with --vip-interface none (the cost of N addresses on lo left out).
+#             YAML parsing, planning, the replay through the relay and the VIPs on lo included
+#             (as addresses: --vip-mode address, the default).
+#   agent-localroute  the same with --vip-mode local-route (the VIPs as local routes on lo).
+#   agent-novip  the same with --vip-interface none (the cost of N VIPs on lo left out).
 # gobgpd's path count is polled every 50 ms with `gobgp global rib summary`. Each variant runs
 # BENCH_RUNS times (default 3) and the median is reported; a run past BENCH_TIMEOUT seconds
 # (default 120) counts as a failure. Prints a Markdown table; the ratio is agent / exabgp.
@@ -101,12 +103,12 @@ run_exabgp() { # n dir
   bash tests/testbed/down.sh >/dev/null 2>&1
 }
 
-run_agent() { # n dir vip-interface
+run_agent() { # n dir vip-interface [vip-mode]
   rm -f "$2/relay.sock"
   bash tests/testbed/up.sh "$ka" exabgp-relay --socket "$2/relay.sock" --lease 30s >/dev/null 2>"$2/up.log"
   local t0; t0=$(now_ms)
   ip netns exec "$KAT_TESTBED_PREFIX-exa" "$ka" agent --services-dir "$2/services" \
-    --socket "$2/relay.sock" --vip-interface "$3" --metrics-listen 127.0.0.1:9180 \
+    --socket "$2/relay.sock" --vip-interface "$3" --vip-mode "${4:-address}" --metrics-listen 127.0.0.1:9180 \
     --log-level warn 2>>"$2/agent.log" &
   agent_pid=$!
   wait_paths "$t0" "$1"
@@ -127,21 +129,25 @@ ratio() { # a b
   else echo n/a; fi
 }
 
-tsv_header routes routes exabgp_ms agent_ms agent_novip_ms exabgp_runs agent_runs agent_novip_runs
-echo "| routes | ExaBGP bulk feed (ms) | agent + relay (ms) | ratio | agent + relay, no VIPs (ms) | ratio | runs (ms): ExaBGP / agent / agent, no VIPs |"
-echo "|---|---|---|---|---|---|---|"
+tsv_header routes routes exabgp_ms agent_ms agent_localroute_ms agent_novip_ms \
+  exabgp_runs agent_runs agent_localroute_runs agent_novip_runs
+echo "| routes | ExaBGP bulk feed (ms) | agent + relay, VIPs as addresses (ms) | ratio | VIPs as local routes (ms) | ratio | no VIPs (ms) | ratio | runs (ms): ExaBGP / addresses / local routes / no VIPs |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for n in "${sizes[@]}"; do
   dir="$work/n$n"
   generate "$n" "$dir"
-  exa=(); agent=(); novip=()
+  exa=(); agent=(); lr=(); novip=()
   for ((r = 0; r < runs; r++)); do
     exa+=("$(run_exabgp "$n" "$dir")")
-    agent+=("$(run_agent "$n" "$dir" lo)")
+    agent+=("$(run_agent "$n" "$dir" lo address)")
+    lr+=("$(run_agent "$n" "$dir" lo local-route)")
     novip+=("$(run_agent "$n" "$dir" none)")
   done
-  e="$(median "${exa[@]}")"; a="$(median "${agent[@]}")"; v="$(median "${novip[@]}")"
-  echo "| $n | $e | $a | $(ratio "$a" "$e") | $v | $(ratio "$v" "$e") | ${exa[*]} / ${agent[*]} / ${novip[*]} |"
-  tsv routes "$n" "$e" "$a" "$v" "${exa[*]}" "${agent[*]}" "${novip[*]}"
+  e="$(median "${exa[@]}")"; a="$(median "${agent[@]}")"; l="$(median "${lr[@]}")"
+  v="$(median "${novip[@]}")"
+  echo "| $n | $e | $a | $(ratio "$a" "$e") | $l | $(ratio "$l" "$e") | $v | $(ratio "$v" "$e") |" \
+    "${exa[*]} / ${agent[*]} / ${lr[*]} / ${novip[*]} |"
+  tsv routes "$n" "$e" "$a" "$l" "$v" "${exa[*]}" "${agent[*]}" "${lr[*]}" "${novip[*]}"
 done
 trap cleanup EXIT
 [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"

@@ -1,7 +1,7 @@
 //! Local routes in the kernel's `local` table ("AnyIP"): a `local X/32 dev lo` route makes the node
 //! accept traffic for X without X being an address of any interface. The kernel adds one in
-//! constant time, where an IPv4 address costs time linear in the addresses already on the
-//! interface (see docs/operations.md, "Service IPs on the node").
+//! time that does not grow with their number, where an IPv4 address costs time linear in the
+//! addresses already on the interface (see docs/operations.md, "Service IPs on the node").
 
 use std::net::IpAddr;
 

@@ -41,10 +41,10 @@ pub enum VipMode {
     #[default]
     Address,
     /// A route of type `local` in the `local` table (`ip route show table local`): the node
-    /// accepts the traffic, in constant time per route, and never picks the service IP as the
-    /// source of its own traffic. An IPv6 socket that binds the service IP itself (not `::`)
-    /// needs `IPV6_FREEBIND` or `net.ipv6.ip_nonlocal_bind=1`; IPv4 binds work as with an
-    /// address.
+    /// accepts the traffic, in time that does not grow with the number of routes, and never
+    /// picks the service IP as the source of its own traffic. An IPv6 socket that binds the
+    /// service IP itself (not `::`) needs `IPV6_FREEBIND` or `net.ipv6.ip_nonlocal_bind=1`;
+    /// IPv4 binds work as with an address.
     LocalRoute,
 }
 
