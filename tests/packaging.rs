@@ -142,6 +142,11 @@ fn assert_pod_shape(docs: &[Value], origin: &str) {
         conf.contains(&format!("exabgp-relay --socket {socket} ")),
         "{origin}: the relay connects to {socket}:\n{conf}"
     );
+    let vip_mode = arg_value(agent, "--vip-mode");
+    assert!(
+        ["address", "local-route"].contains(&vip_mode),
+        "{origin}: --vip-mode={vip_mode}"
+    );
     // The agent drains, then withdraws, before the kubelet's deadline.
     let drain = seconds(arg_value(agent, "--drain-delay"));
     let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap_or(0);
@@ -159,6 +164,11 @@ fn templates_render_with_default_and_ci_values() {
             .map_or("default values".into(), |p| p.display().to_string());
         let docs = render_with(values.as_deref());
         assert_pod_shape(&docs, &origin);
+        if values.is_none() {
+            let pod = &only(&docs, "DaemonSet")["spec"]["template"]["spec"];
+            let agent = container(pod, "containers", "agent");
+            assert_eq!(arg_value(agent, "--vip-mode"), "address", "the default");
+        }
         for kind in ["ServiceAccount", "ClusterRole", "ClusterRoleBinding"] {
             only(&docs, kind);
         }
