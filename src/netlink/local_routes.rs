@@ -31,8 +31,8 @@ pub struct LocalRoute {
 impl Addresses {
     /// Every host route of type `local` in the `local` table, both families, whatever the
     /// interface (an address of any interface has one). The kernel filters by table and type
-    /// (strict checking, set on the socket), so a node holding a full Internet table in `main`
-    /// pays nothing for it here.
+    /// (strict checking, set on the socket from Linux 4.20), so a node holding a full Internet
+    /// table in `main` pays nothing for it here; older kernels send every table, filtered here.
     pub async fn list_local_routes(&self, link: &str) -> Result<Vec<LocalRoute>, AddressError> {
         let mut found = Vec::new();
         for family in [AddressFamily::Inet, AddressFamily::Inet6] {

@@ -112,11 +112,13 @@ pub struct Addresses {
 
 impl Addresses {
     /// Opens a netlink socket and spawns its connection task on the current tokio runtime. The
-    /// socket asks for strict checking, so that the kernel filters dumps (by interface, table,
-    /// route type) instead of sending everything.
+    /// socket asks for strict checking, so that the kernel filters route dumps by table and
+    /// type instead of sending every table; kernels before 4.20 lack it and send everything,
+    /// which the parsing filters out just the same.
     pub fn connect() -> Result<Self, AddressError> {
-        let (connection, handle, _) =
-            rtnetlink::new_connection_with_strict_check().map_err(AddressError::Connect)?;
+        let (connection, handle, _) = rtnetlink::new_connection_with_strict_check()
+            .or_else(|_| rtnetlink::new_connection())
+            .map_err(AddressError::Connect)?;
         tokio::spawn(connection);
         Ok(Addresses { handle })
     }
