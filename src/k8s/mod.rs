@@ -24,6 +24,7 @@ pub mod index;
 pub mod local;
 pub mod metrics;
 pub mod rbac;
+pub mod slim;
 pub mod source;
 pub mod stale;
 pub mod status;
@@ -32,7 +33,7 @@ pub mod watch;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher;
 use kube::{Api, Client};
@@ -147,9 +148,9 @@ pub fn spawn_source(
     spawn_watch(
         Watch {
             kind: Kind::Pod,
-            api: Api::<Pod>::all(client.clone()),
+            api: Api::<slim::SlimPod>::all(client.clone()),
             config: watcher::Config::default().fields(&pod_selector),
-            summarize: Box::new(move |p| summary::summarize_pod(p, &pod_node)),
+            summarize: Box::new(move |p| summary::summarize_pod(&p.0, &pod_node)),
             wrap: Update::Pod,
         },
         &links,

@@ -1,0 +1,182 @@
+//! Pods as the agent reads them off the wire: only the fields `summary::summarize_pod` uses are
+//! parsed, the rest (containers, volumes, managed fields, container statuses: most of a real
+//! Pod's bytes) is skipped without being allocated. The watch of this node's Pods parses every
+//! change of every one of them.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::Deserialize;
+
+/// A Pod holding only what the agent reads: name, namespace, uid, resource version, labels,
+/// deletion timestamp, `spec.nodeName`, `status.podIP` and the conditions' type and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlimPod(pub Pod);
+
+impl k8s_openapi::Resource for SlimPod {
+    const API_VERSION: &'static str = Pod::API_VERSION;
+    const GROUP: &'static str = Pod::GROUP;
+    const KIND: &'static str = Pod::KIND;
+    const VERSION: &'static str = Pod::VERSION;
+    const URL_PATH_SEGMENT: &'static str = Pod::URL_PATH_SEGMENT;
+    type Scope = <Pod as k8s_openapi::Resource>::Scope;
+}
+
+impl k8s_openapi::Metadata for SlimPod {
+    type Ty = ObjectMeta;
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.0.metadata
+    }
+
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.0.metadata
+    }
+}
+
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(default)]
+    metadata: WireMeta,
+    spec: Option<WireSpec>,
+    status: Option<WireStatus>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct WireMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    deletion_timestamp: Option<Time>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireSpec {
+    node_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireStatus {
+    conditions: Option<Vec<WireCondition>>,
+    #[serde(rename = "podIP")]
+    pod_ip: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireCondition {
+    #[serde(rename = "type")]
+    kind: String,
+    status: String,
+}
+
+impl<'de> Deserialize<'de> for SlimPod {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(deserializer)?;
+        let meta = wire.metadata;
+        Ok(SlimPod(Pod {
+            metadata: ObjectMeta {
+                name: meta.name,
+                namespace: meta.namespace,
+                uid: meta.uid,
+                resource_version: meta.resource_version,
+                labels: meta.labels,
+                deletion_timestamp: meta.deletion_timestamp,
+                ..ObjectMeta::default()
+            },
+            spec: wire.spec.map(|spec| PodSpec {
+                node_name: spec.node_name,
+                ..PodSpec::default()
+            }),
+            status: wire.status.map(|status| PodStatus {
+                conditions: status.conditions.map(|conditions| {
+                    conditions
+                        .into_iter()
+                        .map(|c| PodCondition {
+                            type_: c.kind,
+                            status: c.status,
+                            ..PodCondition::default()
+                        })
+                        .collect()
+                }),
+                pod_ip: status.pod_ip,
+                ..PodStatus::default()
+            }),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s::summary::summarize_pod;
+
+    /// A Pod as the API server sends it: managed fields, containers, statuses.
+    const POD: &str = include_str!("../../tests/fixtures/k8s/pod.json");
+
+    fn variants() -> Vec<String> {
+        let not_ready = POD.replace(
+            r#""type": "Ready", "status": "True""#,
+            r#""type": "Ready", "status": "False""#,
+        );
+        let deleting = POD.replace(
+            r#""resourceVersion": "4711","#,
+            r#""resourceVersion": "4711", "deletionTimestamp": "2026-11-30T05:00:00Z","#,
+        );
+        let other_node = POD.replace(r#""nodeName": "node-a""#, r#""nodeName": "node-b""#);
+        let no_status = {
+            let mut v: serde_json::Value = serde_json::from_str(POD).unwrap();
+            v.as_object_mut().unwrap().remove("status");
+            v.to_string()
+        };
+        let variants = vec![POD.to_owned(), not_ready, deleting, other_node, no_status];
+        assert!(
+            variants.iter().skip(1).all(|v| v != POD),
+            "a variant did not change the fixture"
+        );
+        variants
+    }
+
+    #[test]
+    fn a_slim_pod_summarizes_like_the_full_pod() {
+        for json in variants() {
+            let full: Pod = serde_json::from_str(&json).unwrap();
+            let slim: SlimPod = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                summarize_pod(&slim.0, "node-a"),
+                summarize_pod(&full, "node-a"),
+                "{json}"
+            );
+            assert_eq!(
+                slim.0.metadata.resource_version,
+                full.metadata.resource_version
+            );
+            assert_eq!(slim.0.metadata.uid, full.metadata.uid);
+        }
+    }
+
+    #[test]
+    fn the_fixture_covers_every_summarized_field() {
+        let full: Pod = serde_json::from_str(POD).unwrap();
+        let summary = summarize_pod(&full, "node-a");
+        assert!(summary.is_local && summary.is_ready, "{summary:?}");
+        assert!(summary.ip.is_some() && !summary.labels.is_empty());
+        assert!(
+            full.metadata.managed_fields.is_some(),
+            "the skipped parts are in the fixture"
+        );
+    }
+
+    #[test]
+    fn the_kube_resource_is_the_pod() {
+        use kube::Resource;
+        assert_eq!(SlimPod::kind(&()), "Pod");
+        assert_eq!(SlimPod::plural(&()), "pods");
+        assert_eq!(SlimPod::api_version(&()), "v1");
+    }
+}
