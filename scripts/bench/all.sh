@@ -48,7 +48,7 @@ section() { # title command...
 if [ -n "$quick" ]; then
   section "Planning" cargo run --release --locked -q --example plan_bench -- 100 1000
   section "Agent CPU per Kubernetes change" cargo run --release --locked -q --example change_bench -- 100 1000
-  section "Pod parsing per watch event" cargo run --release --locked -q --example pod_parse -- 2000
+  section "Pod parsing per watch event" cargo run --release --locked -q --example watch_parse -- 2000
   section "Health checking cost" bash scripts/bench/healthcheck.sh 5
   section "Health checking at fleet scale" bash scripts/bench/fleet.sh 10 1 20
   section "Route volume" env BENCH_RUNS=1 bash scripts/bench/routes.sh 1000
@@ -59,7 +59,7 @@ else
   section "Agent CPU per Kubernetes change" cargo run --release --locked -q --example change_bench -- 100 1000 5000
   section "Agent CPU per Kubernetes change, one namespace" env BENCH_NAMESPACES=1 cargo run --release --locked -q --example change_bench -- 1000 5000
   section "Index memory, one namespace" env BENCH_NAMESPACES=1 cargo run --release --locked -q --example index_memory -- 5000
-  section "Pod parsing per watch event" cargo run --release --locked -q --example pod_parse
+  section "Pod parsing per watch event" cargo run --release --locked -q --example watch_parse
   section "Health checking cost" bash scripts/bench/healthcheck.sh 20
   section "Health checking at fleet scale" bash scripts/bench/fleet.sh 30 1 20 100
   section "Route volume" bash scripts/bench/routes.sh 1000 10000 50000

@@ -33,7 +33,7 @@ pub mod watch;
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher;
 use kube::{Api, Client};
@@ -136,9 +136,9 @@ pub fn spawn_source(
         spawn_watch(
             Watch {
                 kind: Kind::Backend,
-                api: Api::<Service>::all(client.clone()),
+                api: Api::<slim::SlimService>::all(client.clone()),
                 config: watcher::Config::default(),
-                summarize: Box::new(summary::summarize_backend),
+                summarize: Box::new(|s| summary::summarize_backend(&s.0)),
                 wrap: Update::Backend,
             },
             &links,

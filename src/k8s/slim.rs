@@ -1,11 +1,12 @@
-//! Pods as the agent reads them off the wire: only the fields `summary::summarize_pod` uses are
-//! parsed, the rest (containers, volumes, managed fields, container statuses: most of a real
-//! Pod's bytes) is skipped without being allocated. The watch of this node's Pods parses every
-//! change of every one of them.
+//! Pods and core Services as the agent reads them off the wire: only the fields the summaries
+//! (`summary::summarize_pod`, `summary::summarize_backend`) use are parsed, the rest (containers,
+//! volumes, ports, managed fields, statuses: most of a real object's bytes) is skipped without
+//! being allocated. The agent parses every change of this node's Pods and, with
+//! `--endpoints-from pods`, of every Service in the cluster.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodSpec, PodStatus, Service, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Deserialize;
 
@@ -14,26 +15,39 @@ use serde::Deserialize;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlimPod(pub Pod);
 
-impl k8s_openapi::Resource for SlimPod {
-    const API_VERSION: &'static str = Pod::API_VERSION;
-    const GROUP: &'static str = Pod::GROUP;
-    const KIND: &'static str = Pod::KIND;
-    const VERSION: &'static str = Pod::VERSION;
-    const URL_PATH_SEGMENT: &'static str = Pod::URL_PATH_SEGMENT;
-    type Scope = <Pod as k8s_openapi::Resource>::Scope;
+/// A core Service holding only its name, namespace, uid, resource version, labels and
+/// `spec.selector`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlimService(pub Service);
+
+/// The API type of a slim wrapper is the wrapped one's; its metadata is the wrapped object's.
+macro_rules! slim_resource {
+    ($slim:ident, $full:ty) => {
+        impl k8s_openapi::Resource for $slim {
+            const API_VERSION: &'static str = <$full>::API_VERSION;
+            const GROUP: &'static str = <$full>::GROUP;
+            const KIND: &'static str = <$full>::KIND;
+            const VERSION: &'static str = <$full>::VERSION;
+            const URL_PATH_SEGMENT: &'static str = <$full>::URL_PATH_SEGMENT;
+            type Scope = <$full as k8s_openapi::Resource>::Scope;
+        }
+
+        impl k8s_openapi::Metadata for $slim {
+            type Ty = ObjectMeta;
+
+            fn metadata(&self) -> &ObjectMeta {
+                &self.0.metadata
+            }
+
+            fn metadata_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.0.metadata
+            }
+        }
+    };
 }
 
-impl k8s_openapi::Metadata for SlimPod {
-    type Ty = ObjectMeta;
-
-    fn metadata(&self) -> &ObjectMeta {
-        &self.0.metadata
-    }
-
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.0.metadata
-    }
-}
+slim_resource!(SlimPod, Pod);
+slim_resource!(SlimService, Service);
 
 #[derive(Deserialize)]
 struct Wire {
@@ -52,6 +66,46 @@ struct WireMeta {
     resource_version: Option<String>,
     labels: Option<BTreeMap<String, String>>,
     deletion_timestamp: Option<Time>,
+}
+
+impl WireMeta {
+    fn into_meta(self) -> ObjectMeta {
+        ObjectMeta {
+            name: self.name,
+            namespace: self.namespace,
+            uid: self.uid,
+            resource_version: self.resource_version,
+            labels: self.labels,
+            deletion_timestamp: self.deletion_timestamp,
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireService {
+    #[serde(default)]
+    metadata: WireMeta,
+    spec: Option<WireServiceSpec>,
+}
+
+#[derive(Deserialize)]
+struct WireServiceSpec {
+    selector: Option<BTreeMap<String, String>>,
+}
+
+impl<'de> Deserialize<'de> for SlimService {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireService::deserialize(deserializer)?;
+        Ok(SlimService(Service {
+            metadata: wire.metadata.into_meta(),
+            spec: wire.spec.map(|spec| ServiceSpec {
+                selector: spec.selector,
+                ..ServiceSpec::default()
+            }),
+            status: None,
+        }))
+    }
 }
 
 #[derive(Deserialize)]
@@ -78,17 +132,8 @@ struct WireCondition {
 impl<'de> Deserialize<'de> for SlimPod {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = Wire::deserialize(deserializer)?;
-        let meta = wire.metadata;
         Ok(SlimPod(Pod {
-            metadata: ObjectMeta {
-                name: meta.name,
-                namespace: meta.namespace,
-                uid: meta.uid,
-                resource_version: meta.resource_version,
-                labels: meta.labels,
-                deletion_timestamp: meta.deletion_timestamp,
-                ..ObjectMeta::default()
-            },
+            metadata: wire.metadata.into_meta(),
             spec: wire.spec.map(|spec| PodSpec {
                 node_name: spec.node_name,
                 ..PodSpec::default()
@@ -114,7 +159,7 @@ impl<'de> Deserialize<'de> for SlimPod {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::k8s::summary::summarize_pod;
+    use crate::k8s::summary::{summarize_backend, summarize_pod};
 
     /// A Pod as the API server sends it: managed fields, containers, statuses.
     const POD: &str = include_str!("../../tests/fixtures/k8s/pod.json");
@@ -173,10 +218,47 @@ mod tests {
     }
 
     #[test]
-    fn the_kube_resource_is_the_pod() {
+    fn the_kube_resources_are_the_wrapped_ones() {
         use kube::Resource;
         assert_eq!(SlimPod::kind(&()), "Pod");
         assert_eq!(SlimPod::plural(&()), "pods");
         assert_eq!(SlimPod::api_version(&()), "v1");
+        assert_eq!(SlimService::kind(&()), "Service");
+        assert_eq!(SlimService::plural(&()), "services");
+    }
+
+    const SERVICE: &str = include_str!("../../tests/fixtures/k8s/service.json");
+
+    #[test]
+    fn a_slim_service_summarizes_like_the_full_service() {
+        let empty = SERVICE.replace(
+            r#""selector": {"app": "dns", "tier": "edge"}"#,
+            r#""selector": {}"#,
+        );
+        let none = SERVICE.replace(r#""selector": {"app": "dns", "tier": "edge"},"#, "");
+        let variants = [SERVICE.to_owned(), empty, none];
+        assert!(
+            variants.iter().skip(1).all(|v| v != SERVICE),
+            "a variant did not change the fixture"
+        );
+        for json in variants {
+            let full: Service = serde_json::from_str(&json).unwrap();
+            let slim: SlimService = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                summarize_backend(&slim.0),
+                summarize_backend(&full),
+                "{json}"
+            );
+            assert_eq!(
+                slim.0.metadata.resource_version,
+                full.metadata.resource_version
+            );
+        }
+        let full: Service = serde_json::from_str(SERVICE).unwrap();
+        assert!(summarize_backend(&full).selector.is_some());
+        assert!(
+            full.metadata.managed_fields.is_some(),
+            "the skipped parts are in the fixture"
+        );
     }
 }
