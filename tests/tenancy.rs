@@ -92,7 +92,7 @@ fn checked_lines(inputs: &Inputs) -> Vec<String> {
     let mut draining = inputs.clone();
     draining.node.shutting_down = true;
     let draining = plan(&draining).rib;
-    let empty = Rib::new();
+    let empty = std::sync::Arc::new(Rib::new());
     let mut lines = Vec::new();
     for (from, to) in [(&empty, &up), (&up, &draining), (&draining, &empty)] {
         for batch in commands(from, to, 4) {

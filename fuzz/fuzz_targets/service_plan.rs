@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
             check_attributes(rib, namespace);
         }
         let granted = granted_cidrs(&inputs.pools, namespace);
-        let empty = Rib::new();
+        let empty = std::sync::Arc::new(Rib::new());
         for (from, to) in [(&empty, &up), (&up, &draining), (&draining, &empty)] {
             for batch in commands(from, to, 8) {
                 let checked = check_line(&batch.line).unwrap_or_else(|e| panic!("{e}"));

@@ -198,7 +198,7 @@ impl Engine {
             let none = Rib::new();
             let announced = st.last_rib.as_deref().unwrap_or(&none);
             let rib = rollout::announceable(&planned.rib, on, announced);
-            self.publish(st, rib);
+            self.publish(st, Arc::new(rib));
         }
         let mut both = current;
         both.extend(wanted.iter().copied());
@@ -271,11 +271,18 @@ impl Engine {
         }
     }
 
-    /// Hands a RIB to the driver unless it is the one it already has.
-    fn publish(&self, st: &mut State, rib: Rib) {
-        let rib = with_ipv6_next_hop(rib, self.config.ipv6_next_hop);
-        if st.last_rib.as_deref() != Some(&rib) {
-            let rib = Arc::new(rib);
+    /// Hands a RIB to the driver unless it is the one it already has; without an IPv6 next hop
+    /// to fill in, the plan's own map (no copy).
+    fn publish(&self, st: &mut State, rib: Arc<Rib>) {
+        let rib = match self.config.ipv6_next_hop {
+            Some(_) => Arc::new(with_ipv6_next_hop(
+                Arc::unwrap_or_clone(rib),
+                self.config.ipv6_next_hop,
+            )),
+            None => rib,
+        };
+        let same = |last: &Arc<Rib>| Arc::ptr_eq(last, &rib) || **last == *rib;
+        if !st.last_rib.as_ref().is_some_and(same) {
             st.generation += 1;
             st.last_rib = Some(rib.clone());
             self.desired_tx.send_replace(Some(Desired {

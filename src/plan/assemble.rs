@@ -87,7 +87,7 @@ pub fn plan(inputs: &Inputs) -> Plan {
         }
     }
     Plan {
-        rib,
+        rib: Arc::new(rib),
         reports: reports.into_iter().map(|(k, r)| (k, Arc::new(r))).collect(),
         replan_after,
     }

@@ -42,9 +42,9 @@ pub fn replan(previous: &Plan, old: &Inputs, new: &Inputs) -> Option<Plan> {
         out.reports.remove(key);
     }
     out.reports.extend(planned.reports);
-    out.rib
-        .retain(|route, _| !is_host_route_of(&route.prefix, &addresses));
-    out.rib.extend(planned.rib);
+    let rib = Arc::make_mut(&mut out.rib);
+    rib.retain(|route, _| !is_host_route_of(&route.prefix, &addresses));
+    rib.extend(Arc::unwrap_or_clone(planned.rib));
     out.replan_after = planned.replan_after;
     Some(out)
 }

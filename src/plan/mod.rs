@@ -223,8 +223,8 @@ pub struct LocalHealth {
 /// The planner's output.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// The routes to announce.
-    pub rib: Rib,
+    /// The routes to announce. Shared: the engine hands this very map to the ExaBGP driver.
+    pub rib: Arc<Rib>,
     /// What happens to each service on this node, and why. Shared: the plan after a change
     /// keeps the reports of the services it did not touch, and readers compare them by pointer.
     pub reports: BTreeMap<ServiceKey, Arc<Report>>,

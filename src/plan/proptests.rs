@@ -157,7 +157,7 @@ proptest! {
     #[test]
     fn a_forbidden_attribute_never_reaches_a_planned_route(inputs in arb_inputs()) {
         let plan = plan(&inputs);
-        for (route, attrs) in &plan.rib {
+        for (route, attrs) in plan.rib.iter() {
             let ip = route.prefix.addr();
             let longest = longest_holder(&inputs, ip, |_| true);
             let holders: Vec<&ValidPool> = inputs.pools.values()
@@ -251,11 +251,11 @@ proptest! {
     fn the_driver_commands_take_one_plan_to_the_next(a in arb_inputs(), b in arb_inputs()) {
         let (old, new) = (plan(&a).rib, plan(&b).rib);
         let batches = crate::exabgp::batch::commands(&old, &new, 500);
-        let mut rib = old.clone();
+        let mut rib = (*old).clone();
         for batch in &batches {
             batch.effect.apply(&mut rib);
         }
-        prop_assert_eq!(&rib, &new);
+        prop_assert_eq!(&rib, &*new);
         // Minimal: only the prefixes of routes that differ appear in a line.
         let differing: std::collections::BTreeSet<String> = old.keys().chain(new.keys())
             .filter(|k| old.get(*k) != new.get(*k)).map(|k| k.prefix.to_string()).collect();

@@ -738,11 +738,11 @@ fn driver_commands_are_minimal_and_make_before_break() {
         "{summary:?}"
     );
     assert!(announced_a < summary.len() - 1);
-    let mut rib = before;
+    let mut rib = (*before).clone();
     for b in &batches {
         b.effect.apply(&mut rib);
     }
-    assert_eq!(rib, after);
+    assert_eq!(rib, *after);
 }
 
 #[test]
