@@ -184,11 +184,7 @@ fn kill_9_and_a_new_agent_within_the_lease_do_not_flap() {
 #[test]
 fn a_new_agent_within_the_lease_does_not_flap_thousands_of_routes() {
     const ROUTES: usize = 2_500;
-    let work = Workdir::new("nofl2k");
-    work.write("services.yaml", &many_routes(ROUTES));
-    let bed = work.bed("30s");
-    let agent = Agent::start(&bed, &work);
-    wait_for_paths(&bed, &work, ROUTES, WAIT);
+    let (work, bed, agent) = many_routes_up("nofl2k", ROUTES, &[], WAIT);
     assert_eq!(bed.withdrawn_prefixes(), Ok(0));
     kill9_and_wait_for_the_relay_to_hold(&bed, agent);
     let log_before = work.log().len();
@@ -443,13 +439,7 @@ fn an_invalid_service_is_reported_and_the_others_carry_on() {
 
 #[test]
 fn ten_thousand_routes_all_reach_the_peer() {
-    const ROUTES: usize = 10_000;
-    let work = Workdir::new("10k");
-    work.write("services.yaml", &many_routes(ROUTES));
-    let bed = work.bed("30s");
-    let _agent = Agent::start(&bed, &work);
-    let count = wait_for_paths(&bed, &work, ROUTES, Duration::from_mins(3));
-    assert_eq!(count, ROUTES, "exactly the generated routes");
+    let (_work, bed, _agent) = many_routes_up("10k", 10_000, &[], Duration::from_mins(3));
     let rib = bed.routes().unwrap();
     assert!(
         rib.iter().all(|r| r.med == Some(100)),
@@ -464,12 +454,9 @@ fn ten_thousand_routes_all_reach_the_peer() {
 #[test]
 fn ten_thousand_routes_with_local_route_vips_reach_the_peer_and_leave_with_their_routes() {
     const ROUTES: usize = 10_000;
-    let work = Workdir::new("10k-lr");
-    work.write("services.yaml", &many_routes(ROUTES));
-    let bed = work.bed("30s");
-    let _agent = Agent::start_with(&bed, &work, &["--vip-mode", "local-route"]);
-    let count = wait_for_paths(&bed, &work, ROUTES, Duration::from_mins(3));
-    assert_eq!(count, ROUTES, "exactly the generated routes");
+    let local_route = ["--vip-mode", "local-route"];
+    let (work, bed, _agent) =
+        many_routes_up("10k-lr", ROUTES, &local_route, Duration::from_mins(3));
     let local = our_local_routes(&bed);
     assert_eq!(local.len(), ROUTES, "one local route per VIP");
     assert!(
@@ -497,6 +484,23 @@ fn ten_thousand_routes_with_local_route_vips_reach_the_peer_and_leave_with_their
         || our_local_routes(&bed).is_empty().then_some(()),
         || tail(&work.log(), 10),
     );
+}
+
+/// A bed, `routes` generated addresses (see [`many_routes`]) and an agent started with `extra`
+/// options that has every one of them at gobgpd within `timeout`.
+fn many_routes_up(
+    name: &str,
+    routes: usize,
+    extra: &[&str],
+    timeout: Duration,
+) -> (Workdir, Testbed, Agent) {
+    let work = Workdir::new(name);
+    work.write("services.yaml", &many_routes(routes));
+    let bed = work.bed("30s");
+    let agent = Agent::start_with(&bed, &work, extra);
+    let count = wait_for_paths(&bed, &work, routes, timeout);
+    assert_eq!(count, routes, "exactly the generated routes");
+    (work, bed, agent)
 }
 
 /// A pool for 100.64.0.0/16 and `routes` addresses from it, 64 per service (the schema's
