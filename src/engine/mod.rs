@@ -275,10 +275,7 @@ impl Engine {
     /// to fill in, the plan's own map (no copy).
     fn publish(&self, st: &mut State, rib: Arc<Rib>) {
         let rib = match self.config.ipv6_next_hop {
-            Some(_) => Arc::new(with_ipv6_next_hop(
-                Arc::unwrap_or_clone(rib),
-                self.config.ipv6_next_hop,
-            )),
+            Some(address) => Arc::new(with_ipv6_next_hop(Arc::unwrap_or_clone(rib), Some(address))),
             None => rib,
         };
         let same = |last: &Arc<Rib>| Arc::ptr_eq(last, &rib) || **last == *rib;
