@@ -155,7 +155,8 @@ fn run_relay(args: &RelayArgs) -> u8 {
     };
     let builder = tokio::runtime::Builder::new_current_thread();
     block_on(builder, async {
-        match relay::run(config, tokio::io::stdin(), tokio::io::stdout()).await {
+        let (from_exabgp, to_exabgp) = crate::exabgp::stdio::exabgp_pipes();
+        match relay::run(config, from_exabgp, to_exabgp).await {
             Ok(()) => 0,
             Err(e) => {
                 tracing::error!(error = %e, "lost ExaBGP's pipe");

@@ -9,6 +9,7 @@ pub mod held;
 pub mod parse;
 pub mod relay;
 pub mod server;
+pub mod stdio;
 
 #[cfg(test)]
 mod relay_tests;
