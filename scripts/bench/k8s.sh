@@ -8,7 +8,7 @@
 #
 #   sudo scripts/bench/k8s.sh [--sizes 1,100,1000] [--trials 20] [--idle 30] [--out DIR]
 #                             [--endpoints 5] [--only kat|metallb|floor] [--bin PATH] [--quick]
-#                             [--compare PATH]
+#                             [--compare PATH] [--paired]
 #
 # For each size N (Services, each with one endpoint on this node, node-a):
 #   cold start  the whole speaker side started with N Services already in the API server, after
@@ -52,6 +52,11 @@
 # first on the same bed and control plane, at each size: pods with the first then the second,
 # slices with the second then the first (the order cancels a drift of the machine); its rows
 # are labelled "compare: ...". The drain and endpoints steps are then left out.
+# --paired: kube-anycast (--endpoints-from endpointslices) and MetalLB's speaker at once on one
+# bed and one control plane, each with its own BGP session to gobgpd (the speaker from
+# 10.255.0.5) and its own N Services (MetalLB's are svc-10000 onwards), and only the latency
+# trials, alternating between the two in every round: the machine's drift, which makes runs
+# minutes apart incomparable here, reaches both alike. Labels "paired: ...".
 # --quick: 10 Services, 3 trials, 2 s idle windows, 1 drain run (a smoke run, ~3 minutes once
 # everything is built). Needs root. Builds what is missing (kube-anycast as the images ship it,
 # static musl, or the glibc release build where musl cannot be installed; the control plane;
@@ -72,6 +77,7 @@ only=""
 out=""
 ka=""
 kb=""
+paired=""
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
@@ -83,6 +89,7 @@ while [ $# -gt 0 ]; do
     --only) only="$2"; shift ;;
     --bin) ka="$2"; shift ;; # a kube-anycast binary to use instead of building one
     --compare) kb="$2"; shift ;;
+    --paired) paired=1 ;;
     --quick) sizes="10"; trials=3; idle=2; settle=1; drain_runs=1; gs_delay=2s ;;
     -h | --help) usage ;;
     *) echo "k8s.sh: unknown argument $1" >&2; usage ;;
@@ -422,7 +429,60 @@ bench_floor() {
   bash tests/testbed/down.sh >/dev/null 2>&1
 }
 
+# --- both at once ----------------------------------------------------------------------------
+paired_offset=10000     # MetalLB's Services: svc-10000 onwards
+metallb_source=10.255.0.5 # the speaker's end of its session (ExaBGP has 10.255.0.1)
+
+bench_paired() {
+  log "paired: one test bed and control plane for kube-anycast and MetalLB's speaker"
+  bed_up paired "$ka" exabgp-relay --socket "$work/agent.sock" --lease 30s
+  k apply --server-side -f crds/ -f "$metallb/crds/" >/dev/null
+  k wait --for condition=Established --timeout=60s -f crds/ -f "$metallb/crds/" >/dev/null
+  drv setup --impl kat --drain-delay "$gs_delay"
+  drv setup --impl metallb --source-address "$metallb_source"
+  # A second session to gobgpd: the speaker's own address, reachable from gobgpd's side.
+  ip -n "$ns_exa" addr add "$metallb_source/32" dev to-peer
+  ip -n "$ns_peer" route add "$metallb_source/32" dev to-exa
+  ip netns exec "$ns_peer" gobgp -u 127.0.0.1 -p 50051 neighbor add "$metallb_source" as 65001
+  ip netns exec "$ns_exa" env KUBECONFIG="$kc" "$metallb/controller" --namespace=metallb-system \
+    --pod-name=controller-0 --webhook-mode=disabled --log-level=info --port=9121 \
+    --health-probe-port=17473 >>"$out/logs/controller.log" 2>&1 &
+  controller_pid=$!
+  started+=("$controller_pid")
+  start_agent endpointslices
+  # shellcheck disable=SC2046 # speaker_cmd prints words without spaces inside them
+  ip netns exec "$ns_exa" $(speaker_cmd) >>"$out/logs/speaker.log" 2>&1 &
+  speaker_pid=$!
+  started+=("$speaker_pid")
+  local prev=0 n
+  for n in "${sizes[@]}"; do
+    log "paired: $n Services each"
+    drv services --impl kat --start "$prev" --end "$n" 2>>"$out/logs/driver.log"
+    drv services --impl metallb --start $((paired_offset + prev)) --end $((paired_offset + n)) \
+      2>>"$out/logs/driver.log"
+    prev=$n
+    drv wait-lb --count "$n"
+    drv wait-routes --count $((2 * n)) --timeout 300
+    wait_writes_done
+    sleep "$settle"
+    log "paired: $n Services each, latency"
+    drv paired --size "$n" --trials "$trials" --out "$out/latency.tsv" \
+      --label-a "paired: kube-anycast, --endpoints-from endpointslices" --index-a "$(target "$n")" \
+      --label-b "paired: MetalLB speaker" --index-b $((paired_offset + $(target "$n")))
+  done
+  stop_agent
+  stop_speaker
+  bed_down paired
+}
+
 t0=$SECONDS
+if [ -n "$paired" ]; then
+  bench_paired
+  kc="" python3 scripts/bench/k8s_driver.py summary --dir "$out"
+  echo
+  echo "results: $out ($((SECONDS - t0)) s)"
+  exit 0
+fi
 [ "$only" = metallb ] || bench_floor
 [ "$only" = metallb ] || [ "$only" = floor ] || bench_kat
 [ "$only" = kat ] || [ "$only" = floor ] || bench_metallb

@@ -309,7 +309,9 @@ def cmd_setup(api, args):
         api.create(f"/apis/metallb.io/v1beta2/namespaces/{mns}/bgppeers", {
             "apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
             "metadata": {"name": "gobgp", "namespace": mns},
-            "spec": {"myASN": 65001, "peerASN": 65000, "peerAddress": "10.255.0.2"}})
+            "spec": dict({"myASN": 65001, "peerASN": 65000, "peerAddress": "10.255.0.2"},
+                         **({"sourceAddress": args.source_address}
+                            if args.source_address else {}))})
         api.create(base + "/bgpadvertisements", {
             "apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement",
             "metadata": {"name": "adv", "namespace": mns},
@@ -425,31 +427,46 @@ def set_ready(api, source, i, ready, endpoints):
         api.merge(slice_path(i), {"endpoints": slice_endpoints(i, endpoints, ready)})
 
 
+def step(api, mon, watch, source, index, ready, endpoints, timeout):
+    """One readiness write for service `index` and the times (ms from just before it) until
+    GoBGP shows the change, until the write returned, and until the watch saw it."""
+    prefix = svc_prefix(index)
+    mon.drain()
+    watch.drain()
+    t0 = time.monotonic()
+    set_ready(api, source, index, ready, endpoints)
+    t_api = time.monotonic()
+    ev = mon.wait(lambda e: e[1] == prefix and e[2] == (not ready), t0 + timeout)
+    t_watch = watch.next(t0 + timeout)
+    ms = "timeout" if ev is None else f"{(ev[0] - t0) * 1000:.2f}"
+    return (ms, f"{(t_api - t0) * 1000:.2f}",
+            "-" if t_watch is None else f"{(t_watch - t0) * 1000:.2f}")
+
+
+def object_watch(api, source, index):
+    if source == "pods":
+        return Watch(api, pods_path(), pod_name(index, 0))
+    return Watch(api, slice_path(), svc_name(index) + "-bench")
+
+
+def write_rows(path, rows):
+    with open(path, "a", encoding="utf-8") as f:
+        for r in rows:
+            f.write("\t".join(str(x) for x in r) + "\n")
+
+
 def cmd_trials(api, args):
     mon = Monitor(args.peer_ns)
-    if args.source == "pods":
-        watch = Watch(api, pods_path(), pod_name(args.index, 0))
-    else:
-        watch = Watch(api, slice_path(), svc_name(args.index) + "-bench")
-    prefix = svc_prefix(args.index)
+    watch = object_watch(api, args.source, args.index)
     rows = []
     try:
         for trial in range(args.trials):
             for direction, ready in (("withdraw", False), ("announce", True)):
                 time.sleep(random.uniform(args.pause_min, args.pause_max))
-                mon.drain()
-                watch.drain()
-                t0 = time.monotonic()
-                set_ready(api, args.source, args.index, ready, args.endpoints)
-                t_api = time.monotonic()
-                ev = mon.wait(lambda e, w=not ready: e[1] == prefix and e[2] == w,
-                              t0 + args.timeout)
-                t_watch = watch.next(t0 + args.timeout)
-                ms = "timeout" if ev is None else f"{(ev[0] - t0) * 1000:.2f}"
-                rows.append((args.label, args.size, direction, trial, ms,
-                             f"{(t_api - t0) * 1000:.2f}",
-                             "-" if t_watch is None else f"{(t_watch - t0) * 1000:.2f}"))
-                if ev is None:
+                times = step(api, mon, watch, args.source, args.index, ready, args.endpoints,
+                             args.timeout)
+                rows.append((args.label, args.size, direction, trial) + times)
+                if times[0] == "timeout":
                     # Leave the service ready for the next step whatever happened.
                     print(f"{args.label} N={args.size} {direction} trial {trial}: timeout",
                           file=sys.stderr)
@@ -457,9 +474,36 @@ def cmd_trials(api, args):
         set_ready(api, args.source, args.index, True, args.endpoints)
         mon.close()
         watch.close()
-    with open(args.out, "a", encoding="utf-8") as f:
-        for r in rows:
-            f.write("\t".join(str(x) for x in r) + "\n")
+    write_rows(args.out, rows)
+
+
+def cmd_paired(api, args):
+    """Trials of two speakers on one API server and one GoBGP, each with its own Services,
+    alternating: in each round both take one withdraw and one announce, in a random order, so
+    a drift of the machine reaches both alike. EndpointSlice writes for both."""
+    mon = Monitor(args.peer_ns)
+    sides = [(args.label_a, args.index_a), (args.label_b, args.index_b)]
+    watches = {i: object_watch(api, "slices", i) for _, i in sides}
+    rows = []
+    try:
+        for trial in range(args.trials):
+            random.shuffle(sides)
+            for label, index in sides:
+                for direction, ready in (("withdraw", False), ("announce", True)):
+                    time.sleep(random.uniform(args.pause_min, args.pause_max))
+                    times = step(api, mon, watches[index], "slices", index, ready, 1,
+                                 args.timeout)
+                    rows.append((label, args.size, direction, trial) + times)
+                    if times[0] == "timeout":
+                        print(f"{label} N={args.size} {direction} trial {trial}: timeout",
+                              file=sys.stderr)
+    finally:
+        for _, index in sides:
+            set_ready(api, "slices", index, True, 1)
+        mon.close()
+        for w in watches.values():
+            w.close()
+    write_rows(args.out, rows)
 
 
 # --- drain -----------------------------------------------------------------------------------
@@ -703,6 +747,7 @@ def main():
     s = sub.add_parser("setup")
     s.add_argument("--impl", choices=["kat", "metallb"], required=True)
     s.add_argument("--drain-delay", default="30s")
+    s.add_argument("--source-address", help="MetalLB: the speaker's end of its BGP session")
     s = sub.add_parser("pool-drain")
     s.add_argument("--mode", required=True)
     s.add_argument("--delay", required=True)
@@ -727,6 +772,17 @@ def main():
     s.add_argument("--size", type=int, required=True)
     s.add_argument("--index", type=int, required=True)
     s.add_argument("--endpoints", type=int, default=1)
+    s.add_argument("--trials", type=int, default=20)
+    s.add_argument("--pause-min", type=float, default=0.5)
+    s.add_argument("--pause-max", type=float, default=1.0)
+    s.add_argument("--timeout", type=float, default=10)
+    s.add_argument("--out", required=True)
+    s = sub.add_parser("paired")
+    s.add_argument("--label-a", required=True)
+    s.add_argument("--index-a", type=int, required=True)
+    s.add_argument("--label-b", required=True)
+    s.add_argument("--index-b", type=int, required=True)
+    s.add_argument("--size", type=int, required=True)
     s.add_argument("--trials", type=int, default=20)
     s.add_argument("--pause-min", type=float, default=0.5)
     s.add_argument("--pause-max", type=float, default=1.0)
@@ -779,6 +835,7 @@ def main():
     api = Api(args.kubeconfig) if needs_api else None
     {"setup": cmd_setup, "pool-drain": cmd_pool_drain, "services": cmd_services,
      "endpoints": cmd_endpoints, "wait-lb": cmd_wait_lb, "wait-routes": cmd_wait_routes, "trials": cmd_trials,
+     "paired": cmd_paired,
      "drain": cmd_drain, "cold": cmd_cold, "api-feed": cmd_api_feed, "floor": cmd_floor, "resources": cmd_resources,
      "summary": cmd_summary}[args.cmd](api, args)
 
