@@ -54,6 +54,7 @@ if [ -n "$quick" ]; then
   section "Route volume" env BENCH_RUNS=1 bash scripts/bench/routes.sh 1000
   section "Detection to peer" bash scripts/bench/detect.sh --quick --out "$out/detect"
   section "Kubernetes path" bash scripts/bench/k8s.sh --quick --out "$out/k8s"
+  section "Kubernetes path, both at once" bash scripts/bench/k8s.sh --paired --quick --out "$out/k8s-paired"
 else
   section "Planning" cargo run --release --locked -q --example plan_bench -- 100 1000 5000
   section "Agent CPU per Kubernetes change" cargo run --release --locked -q --example change_bench -- 100 1000 5000
@@ -65,6 +66,7 @@ else
   section "Route volume" bash scripts/bench/routes.sh 1000 10000 50000
   section "Detection to peer" bash scripts/bench/detect.sh --trials 20 --out "$out/detect"
   section "Kubernetes path" bash scripts/bench/k8s.sh --out "$out/k8s"
+  section "Kubernetes path, both at once" bash scripts/bench/k8s.sh --paired --out "$out/k8s-paired"
   section "Scale: the agent from 10 to 5,000 AnycastServices, then 50,000 endpoints" \
     bash scripts/bench/k8s.sh --only kat --sizes 10,100,1000,5000 --endpoints 10 --out "$out/k8s-scale"
 fi

@@ -215,6 +215,28 @@ def kubernetes(results: Path, out: Path):
     save(fig, out, "k8s")
 
 
+def paired(results: Path, out: Path):
+    """k8s.sh --paired (all.sh writes it to k8s-paired): both speakers at once, trials
+    alternating; readiness write -> route change at gobgpd, p50 and p99 per side and size."""
+    samples = defaultdict(list)
+    for f in k8s_rows(results / "k8s-paired" / "latency.tsv"):
+        if len(f) >= 5 and f[4] != "timeout":
+            samples[(f[0].removeprefix("paired: "), int(f[1]))].append(float(f[4]))
+    if not samples:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label in sorted({k[0] for k in samples}):
+        sizes = sorted(n for (l, n) in samples if l == label)
+        ordered = [sorted(samples[(label, n)]) for n in sizes]
+        line = ax.plot(sizes, [v[len(v) // 2] for v in ordered], marker="o", label=f"{label} p50")
+        ax.plot(sizes, [v[min(len(v) - 1, int(len(v) * 0.99))] for v in ordered], marker="o",
+                linestyle="--", color=line[0].get_color(), label=f"{label} p99")
+    log_axes(ax, "Services per speaker", "readiness write -> route change at gobgpd, ms", 7)
+    ax.set_ylim(bottom=0)
+    fig.suptitle("Both at once: trials alternating on one API server and one gobgpd")
+    save(fig, out, "k8s-paired")
+
+
 def scale(results: Path, out: Path):
     """k8s.sh --only kat over growing sizes (all.sh writes it to k8s-scale): per endpoint
     source, readiness write -> route change p50 and p99, and the agent's RSS and idle CPU; the
@@ -258,7 +280,8 @@ def scale(results: Path, out: Path):
 def main():
     results, out = Path(sys.argv[1]), Path(sys.argv[2])
     out.mkdir(parents=True, exist_ok=True)
-    for plot in (planning, change, healthcheck, fleet, routes, detection, kubernetes, scale):
+    for plot in (planning, change, healthcheck, fleet, routes, detection, kubernetes, paired,
+                 scale):
         plot(results, out)
 
 
