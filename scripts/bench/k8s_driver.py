@@ -12,7 +12,8 @@ Service i (0-based) is svc-NNNN in namespace `bench`, with address 100.64.0.0 + 
 implementations (MetalLB gets it through the metallb.io/loadBalancerIPs annotation), a Service,
 an EndpointSlice whose first endpoint is on this node (NODE, default node-a) and, for
 kube-anycast, one Pod per endpoint (spec.nodeName; their Ready condition is patched in status,
-since no kubelet runs) and an AnycastService with readiness.service.
+since no kubelet runs) and an AnycastService with readiness.service. With both speakers at
+once (`paired`), MetalLB's Services are another range of indices (k8s.sh: from 10,000).
 """
 
 import argparse
