@@ -351,6 +351,15 @@ speaker_cmd() {
   echo env KUBECONFIG="$kc" "$metallb/speaker" --node-name=node-a --pod-name=speaker-node-a \
     --namespace=metallb-system --log-level=info --port=9120 --health-probe-port=17472
 }
+# MetalLB's controller assigns the Services' addresses; it runs beside the speaker.
+start_controller() {
+  ip netns exec "$ns_exa" env KUBECONFIG="$kc" "$metallb/controller" --namespace=metallb-system \
+    --pod-name=controller-0 --webhook-mode=disabled --log-level=info --port=9121 \
+    --health-probe-port=17473 >>"$out/logs/controller.log" 2>&1 &
+  controller_pid=$!
+  started+=("$controller_pid")
+}
+
 # SIGTERM: the speaker closes the session and gobgpd drops its routes at once.
 stop_speaker() {
   [ -z "$speaker_pid" ] || stop_pid "$speaker_pid" TERM
@@ -383,11 +392,7 @@ bench_metallb() {
   k apply --server-side -f "$metallb/crds/" >/dev/null
   k wait --for condition=Established --timeout=60s -f "$metallb/crds/" >/dev/null
   drv setup --impl metallb
-  ip netns exec "$ns_exa" env KUBECONFIG="$kc" "$metallb/controller" --namespace=metallb-system \
-    --pod-name=controller-0 --webhook-mode=disabled --log-level=info --port=9121 \
-    --health-probe-port=17473 >>"$out/logs/controller.log" 2>&1 &
-  controller_pid=$!
-  started+=("$controller_pid")
+  start_controller
   local prev=0 n
   for n in "${sizes[@]}"; do
     log "MetalLB: $n Services"
@@ -444,11 +449,7 @@ bench_paired() {
   ip -n "$ns_exa" addr add "$metallb_source/32" dev to-peer
   ip -n "$ns_peer" route add "$metallb_source/32" dev to-exa
   ip netns exec "$ns_peer" gobgp -u 127.0.0.1 -p 50051 neighbor add "$metallb_source" as 65001
-  ip netns exec "$ns_exa" env KUBECONFIG="$kc" "$metallb/controller" --namespace=metallb-system \
-    --pod-name=controller-0 --webhook-mode=disabled --log-level=info --port=9121 \
-    --health-probe-port=17473 >>"$out/logs/controller.log" 2>&1 &
-  controller_pid=$!
-  started+=("$controller_pid")
+  start_controller
   start_agent endpointslices
   # shellcheck disable=SC2046 # speaker_cmd prints words without spaces inside them
   ip netns exec "$ns_exa" $(speaker_cmd) >>"$out/logs/speaker.log" 2>&1 &

@@ -738,6 +738,15 @@ def cmd_summary(_api, args):
                 print("  " + "  ".join(line.rstrip("\n").split("\t")))
 
 
+def trial_args(s):
+    """What every latency measurement takes: the random pause before each write, how long to
+    wait for the change at GoBGP, and where the rows go."""
+    s.add_argument("--pause-min", type=float, default=0.5)
+    s.add_argument("--pause-max", type=float, default=1.0)
+    s.add_argument("--timeout", type=float, default=10)
+    s.add_argument("--out", required=True)
+
+
 def main():
     global NODE
     ap = argparse.ArgumentParser(description=__doc__)
@@ -774,10 +783,7 @@ def main():
     s.add_argument("--index", type=int, required=True)
     s.add_argument("--endpoints", type=int, default=1)
     s.add_argument("--trials", type=int, default=20)
-    s.add_argument("--pause-min", type=float, default=0.5)
-    s.add_argument("--pause-max", type=float, default=1.0)
-    s.add_argument("--timeout", type=float, default=10)
-    s.add_argument("--out", required=True)
+    trial_args(s)
     s = sub.add_parser("paired")
     s.add_argument("--label-a", required=True)
     s.add_argument("--index-a", type=int, required=True)
@@ -785,10 +791,7 @@ def main():
     s.add_argument("--index-b", type=int, required=True)
     s.add_argument("--size", type=int, required=True)
     s.add_argument("--trials", type=int, default=20)
-    s.add_argument("--pause-min", type=float, default=0.5)
-    s.add_argument("--pause-max", type=float, default=1.0)
-    s.add_argument("--timeout", type=float, default=10)
-    s.add_argument("--out", required=True)
+    trial_args(s)
     s = sub.add_parser("drain")
     s.add_argument("--change", choices=["label", "cordon"], default="label")
     s.add_argument("--on", action="store_true")
@@ -815,10 +818,7 @@ def main():
     s.add_argument("--preload", type=int, default=0, help="routes announced before the trials")
     s.add_argument("--drain-out", help="after the trials, withdraw the preloaded routes at once "
                    "and append the first and last withdrawal at the peer here (drain.tsv)")
-    s.add_argument("--pause-min", type=float, default=0.5)
-    s.add_argument("--pause-max", type=float, default=1.0)
-    s.add_argument("--timeout", type=float, default=10)
-    s.add_argument("--out", required=True)
+    trial_args(s)
     s = sub.add_parser("resources")
     s.add_argument("--label", required=True)
     s.add_argument("--size", required=True)
