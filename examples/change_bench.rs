@@ -1,7 +1,8 @@
 //! The agent's CPU per Kubernetes change, phase by phase: N AnycastServices (readiness from a
 //! core Service), N local Pods, one Pod's readiness toggled per change. Each phase is what one
 //! task of the agent does for that change: the source (index update, world build), the engine
-//! (plan), the status writer, the metrics.
+//! (plan), the ExaBGP driver (its commands from what ExaBGP holds to the new RIB, and applying
+//! them to its record), the status writer, the metrics.
 //! `cargo run --release --example change_bench -- [N...]` prints the median per phase of 200
 //! changes as a Markdown row per N, and with `BENCH_OUT` set (scripts/bench/all.sh) appends it
 //! to `$BENCH_OUT/change.tsv`. The services are spread over 20 namespaces, or over
@@ -13,11 +14,14 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
 use kube_anycast::engine::metrics::AgentMetrics;
+use kube_anycast::exabgp::batch::commands;
 use kube_anycast::k8s::index::{Change, Update};
 use kube_anycast::k8s::status::Writer;
 use kube_anycast::plan::{Inputs, LocalHealth, plan, replan};
 
 const CHANGES: u32 = 200;
+/// The driver's default prefixes per line.
+const MAX_PREFIXES: usize = 500;
 
 #[path = "common/cluster.rs"]
 mod cluster;
@@ -32,40 +36,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "services",
             "source_ms",
             "engine_ms",
+            "driver_ms",
             "writer_ms",
             "metrics_ms",
         ],
     )?;
     println!(
-        "| services | source | engine | status writer | metrics | total |\n|---:|---:|---:|---:|---:|---:|"
+        "| services | source | engine | driver | status writer | metrics | total |\n|---:|---:|---:|---:|---:|---:|---:|"
     );
     for n in sizes {
         let m = measure(n)?;
         let total: f64 = m.iter().sum();
         println!(
-            "| {n} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {total:.3} ms |",
-            m[0], m[1], m[2], m[3]
+            "| {n} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {total:.3} ms |",
+            m[0], m[1], m[2], m[3], m[4]
         );
         if let Some(file) = tsv.as_mut() {
             writeln!(
                 file,
-                "{n}\t{:.4}\t{:.4}\t{:.4}\t{:.4}",
-                m[0], m[1], m[2], m[3]
+                "{n}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{:.4}",
+                m[0], m[1], m[2], m[3], m[4]
             )?;
         }
     }
     Ok(())
 }
 
-/// Median ms per phase: source, engine, status writer, metrics.
-fn measure(n: u32) -> Result<[f64; 4], Box<dyn std::error::Error>> {
+/// Median ms per phase: source, engine, driver, status writer, metrics.
+fn measure(n: u32) -> Result<[f64; 5], Box<dyn std::error::Error>> {
     let mut index = mk_index(n)?;
     let mut published = index.world();
     let mut writer = Writer::new("node-a", Vec::new());
     let metrics = AgentMetrics::register(&mut prometheus_client::registry::Registry::default());
     let mut last_plan = kube_anycast::plan::Plan::default();
     let mut previous: Option<(Inputs, kube_anycast::plan::Plan)> = None;
-    let mut times: [Vec<Duration>; 4] = Default::default();
+    let mut times: [Vec<Duration>; 5] = Default::default();
+    let mut announced = kube_anycast::model::Rib::new();
     let mut ready = vec![true; n as usize];
     for change in 0..CHANGES {
         let i = (change * 7919) % n;
@@ -104,6 +110,10 @@ fn measure(n: u32) -> Result<[f64; 4], Box<dyn std::error::Error>> {
         };
         previous = Some((inputs, planned.clone()));
         let t2 = Instant::now();
+        for batch in commands(&announced, &planned.rib, MAX_PREFIXES) {
+            batch.effect.apply(&mut announced);
+        }
+        let t_driver = Instant::now();
         let world = published.clone().ok_or("no world")?;
         let ops = writer.update(&planned, &world, Timestamp::now());
         let t3 = Instant::now();
@@ -114,7 +124,8 @@ fn measure(n: u32) -> Result<[f64; 4], Box<dyn std::error::Error>> {
             "every change must change something"
         );
         last_plan = planned;
-        for (k, d) in [source, t2 - t1, t3 - t2, t4 - t3].into_iter().enumerate() {
+        let phases = [source, t2 - t1, t_driver - t2, t3 - t_driver, t4 - t3];
+        for (k, d) in phases.into_iter().enumerate() {
             times[k].push(d);
         }
     }

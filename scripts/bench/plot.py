@@ -147,12 +147,12 @@ def change(results: Path, out: Path):
     if not data:
         return
     labels = [f"{int(r['services']):,}" for r in data]
-    phases = (("source_ms", "source"), ("engine_ms", "engine"),
+    phases = (("source_ms", "source"), ("engine_ms", "engine"), ("driver_ms", "driver"),
               ("writer_ms", "status writer"), ("metrics_ms", "metrics"))
     fig, ax = plt.subplots(figsize=(6.5, 4))
     bottom = [0.0] * len(data)
     for column, name in phases:
-        values = [float(r[column]) for r in data]
+        values = [float(r.get(column) or 0) for r in data]  # older files: no driver column
         ax.bar(labels, values, bottom=bottom, label=name)
         bottom = [b + v for b, v in zip(bottom, values)]
     ax.set_xlabel("AnycastServices (one Pod's readiness changes)")
