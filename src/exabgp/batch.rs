@@ -1,6 +1,7 @@
 //! Pure: the API lines that take ExaBGP from the announced RIB to the desired one, with routes
 //! that share attributes grouped into ExaBGP's bulk `attributes … nlri …` form.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
@@ -124,23 +125,35 @@ pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batc
     // A withdraw carries the attributes the route was announced with: ExaBGP queues changes per
     // attribute set, and only a withdraw in the same set replaces a queued announce (encode.rs).
     let mut withdraws = Groups::default();
-    for (key, attrs) in announced {
-        if !desired.contains_key(key) {
-            withdraws.add(key, attrs);
-        }
-    }
     let mut to_announce = Groups::default();
     // With ADD-PATH a new path id is another path: the old one is withdrawn after the new one is
     // announced, so the prefix is never without a path.
     let mut replaced = Groups::default();
+    // Both maps in key order side by side (this runs on every change, over every route): one
+    // key comparison per step instead of a tree search per route.
+    let mut old_routes = announced.iter().peekable();
     for (key, attrs) in desired {
-        let old = announced.get(key);
+        let mut old = None;
+        while let Some(&(old_key, old_attrs)) = old_routes.peek() {
+            match old_key.cmp(key) {
+                Ordering::Less => withdraws.add(old_key, old_attrs),
+                Ordering::Equal => old = Some(old_attrs),
+                Ordering::Greater => break,
+            }
+            old_routes.next();
+            if old.is_some() {
+                break;
+            }
+        }
         if old != Some(attrs) {
             to_announce.add(key, attrs);
         }
         if let Some(old) = old.filter(|old| old.path_id != attrs.path_id) {
             replaced.add(key, old);
         }
+    }
+    for (key, attrs) in old_routes {
+        withdraws.add(key, attrs);
     }
     let mut out = Vec::new();
     withdraws.into_batches(Action::Withdraw, max_prefixes, Effect::Withdraw, &mut out);
@@ -291,5 +304,36 @@ mod tests {
             }
             prop_assert_eq!(announced, new);
         }
+
+        #[test]
+        fn the_merge_walk_gives_the_lines_of_a_lookup_per_route(old in arb_rib(), new in arb_rib(), max in 1usize..8) {
+            prop_assert_eq!(commands(&old, &new, max), lookup_per_route(&old, &new, max));
+        }
+    }
+
+    /// `commands` as first written: a tree search per route in each map.
+    fn lookup_per_route(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batch> {
+        let (mut withdraws, mut to_announce, mut replaced) =
+            (Groups::default(), Groups::default(), Groups::default());
+        for (key, attrs) in announced {
+            if !desired.contains_key(key) {
+                withdraws.add(key, attrs);
+            }
+        }
+        for (key, attrs) in desired {
+            let old = announced.get(key);
+            if old != Some(attrs) {
+                to_announce.add(key, attrs);
+            }
+            if let Some(old) = old.filter(|old| old.path_id != attrs.path_id) {
+                replaced.add(key, old);
+            }
+        }
+        let mut out = Vec::new();
+        withdraws.into_batches(Action::Withdraw, max_prefixes, Effect::Withdraw, &mut out);
+        to_announce.into_batches(Action::Announce, max_prefixes, Effect::Announce, &mut out);
+        let effect = Effect::WithdrawReplacedPath;
+        replaced.into_batches(Action::Withdraw, max_prefixes, effect, &mut out);
+        out
     }
 }
