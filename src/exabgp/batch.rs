@@ -1,7 +1,6 @@
 //! Pure: the API lines that take ExaBGP from the announced RIB to the desired one, with routes
 //! that share attributes grouped into ExaBGP's bulk `attributes … nlri …` form.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
@@ -10,6 +9,7 @@ use ipnet::IpNet;
 use super::encode::NextHop;
 use super::encode::{Action, Attributes, BulkCommand, Target};
 use crate::model::{Rib, RouteKey};
+use crate::sorted::Cursor;
 
 /// A marker only the relay reads: the agent has sent its whole desired RIB for this session, so
 /// anything the relay still holds from an earlier session and was not re-announced is stale.
@@ -122,38 +122,30 @@ impl Groups {
 /// The lines that turn `announced` into `desired`: withdraws first, then (re-)announces of new or
 /// changed routes; at most `max_prefixes` prefixes per line. Deterministic.
 pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batch> {
+    // This runs on every change, over every route: both maps are walked in key order side by
+    // side (crate::sorted), one key comparison per step instead of a tree search per route.
     // A withdraw carries the attributes the route was announced with: ExaBGP queues changes per
     // attribute set, and only a withdraw in the same set replaces a queued announce (encode.rs).
     let mut withdraws = Groups::default();
+    let mut wanted = Cursor::new(desired);
+    for (key, attrs) in announced {
+        if wanted.seek(key).is_none() {
+            withdraws.add(key, attrs);
+        }
+    }
     let mut to_announce = Groups::default();
     // With ADD-PATH a new path id is another path: the old one is withdrawn after the new one is
     // announced, so the prefix is never without a path.
     let mut replaced = Groups::default();
-    // Both maps in key order side by side (this runs on every change, over every route): one
-    // key comparison per step instead of a tree search per route.
-    let mut old_routes = announced.iter().peekable();
+    let mut held = Cursor::new(announced);
     for (key, attrs) in desired {
-        let mut old = None;
-        while let Some(&(old_key, old_attrs)) = old_routes.peek() {
-            match old_key.cmp(key) {
-                Ordering::Less => withdraws.add(old_key, old_attrs),
-                Ordering::Equal => old = Some(old_attrs),
-                Ordering::Greater => break,
-            }
-            old_routes.next();
-            if old.is_some() {
-                break;
-            }
-        }
+        let old = held.seek(key);
         if old != Some(attrs) {
             to_announce.add(key, attrs);
         }
         if let Some(old) = old.filter(|old| old.path_id != attrs.path_id) {
             replaced.add(key, old);
         }
-    }
-    for (key, attrs) in old_routes {
-        withdraws.add(key, attrs);
     }
     let mut out = Vec::new();
     withdraws.into_batches(Action::Withdraw, max_prefixes, Effect::Withdraw, &mut out);
