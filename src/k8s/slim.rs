@@ -49,14 +49,6 @@ macro_rules! slim_resource {
 slim_resource!(SlimPod, Pod);
 slim_resource!(SlimService, Service);
 
-#[derive(Deserialize)]
-struct Wire {
-    #[serde(default)]
-    metadata: WireMeta,
-    spec: Option<WireSpec>,
-    status: Option<WireStatus>,
-}
-
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct WireMeta {
@@ -109,21 +101,29 @@ impl<'de> Deserialize<'de> for SlimService {
 }
 
 #[derive(Deserialize)]
+struct WirePod {
+    #[serde(default)]
+    metadata: WireMeta,
+    spec: Option<WirePodSpec>,
+    status: Option<WirePodStatus>,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireSpec {
+struct WirePodSpec {
     node_name: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireStatus {
-    conditions: Option<Vec<WireCondition>>,
+struct WirePodStatus {
+    conditions: Option<Vec<WirePodCondition>>,
     #[serde(rename = "podIP")]
     pod_ip: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct WireCondition {
+struct WirePodCondition {
     #[serde(rename = "type")]
     kind: String,
     status: String,
@@ -131,7 +131,7 @@ struct WireCondition {
 
 impl<'de> Deserialize<'de> for SlimPod {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let wire = Wire::deserialize(deserializer)?;
+        let wire = WirePod::deserialize(deserializer)?;
         Ok(SlimPod(Pod {
             metadata: wire.metadata.into_meta(),
             spec: wire.spec.map(|spec| PodSpec {
