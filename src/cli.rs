@@ -67,6 +67,11 @@ pub struct RelayArgs {
         String,
         std::collections::BTreeSet<crate::exabgp::eor::Family>,
     )>,
+    /// Where the relay journals the routes it passed on, so that the relay ExaBGP starts after
+    /// this one died still withdraws them once nobody announces them (default: the socket's path
+    /// with `.journal` appended).
+    #[arg(long, env = "KUBE_ANYCAST_RELAY_JOURNAL")]
+    pub journal: Option<PathBuf>,
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
@@ -152,6 +157,11 @@ fn run_relay(args: &RelayArgs) -> u8 {
         socket: args.socket.clone(),
         lease: args.lease,
         end_of_rib: crate::exabgp::eor::EndOfRib::new(args.end_of_rib.clone()),
+        journal: Some(
+            args.journal
+                .clone()
+                .unwrap_or_else(|| crate::exabgp::journal::default_path(&args.socket)),
+        ),
     };
     let builder = tokio::runtime::Builder::new_current_thread();
     block_on(builder, async {

@@ -349,6 +349,53 @@ fn a_route_withdrawn_while_no_relay_was_there_is_withdrawn_by_the_next_one() {
     });
 }
 
+/// Regression (docs/reliability.md, finding 8): the agent dies holding a route, the service
+/// fails meanwhile, and the relay that held the route for the lease is killed too. The next
+/// agent never announces the route, and the relay ExaBGP starts next learns of it from its
+/// predecessor's journal only: it withdraws the route after the new agent's replay, well within
+/// the lease. Without the journal the route stays at gobgpd.
+#[test]
+fn a_dead_agents_route_is_withdrawn_after_its_relay_dies_too() {
+    let (work, bed, agent) = mk_web("relaydies", "30s");
+    kill9_and_wait_for_the_relay_to_hold(&bed, agent);
+    work.set_flag("web", false);
+    let old_relay = bed.api_pid();
+    bed.signal_api(Signal::SIGKILL);
+    wait_until(
+        "ExaBGP started a new relay",
+        WAIT,
+        || bed.api_pid().filter(|p| Some(*p) != old_relay),
+        || bed.log_tails(),
+    );
+    let log_before = work.log().len();
+    let _agent = Agent::start(&bed, &work);
+    wait_log(
+        &work,
+        "the new agent sees web down",
+        WAIT,
+        &["service state", "web", "Down"],
+    );
+    assert!(
+        !work.log()[log_before..].contains("\"med\":100"),
+        "the new agent never announced web:\n{}",
+        &work.log()[log_before..]
+    );
+    let started = Instant::now();
+    bed.wait_for("web withdrawn by the new relay", WAIT, |rib| {
+        !has(rib, "192.0.2.10/32")
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "withdrawn after the replay, not by the 30 s lease: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        bed.log("api").contains("an earlier relay passed routes on"),
+        "the new relay read the journal:\n{}",
+        tail(&bed.log("api"), 20)
+    );
+}
+
 #[test]
 fn every_route_comes_back_after_exabgp_is_killed_and_restarted() {
     let work = Workdir::new("exarestart");

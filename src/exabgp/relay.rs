@@ -4,9 +4,11 @@
 //! man's switch), so a dead agent never leaves routes behind; an agent back within the lease
 //! causes no flap. "Gone" includes hung: the relay tells the agent its lease on connect, the agent
 //! sends a keepalive at a third of it, and a connection that carries nothing (no command, no
-//! keepalive) for a whole lease counts as closed since the last line heard on it.
+//! keepalive) for a whole lease counts as closed since the last line heard on it. What it passed
+//! on survives the relay itself in a journal (`journal.rs`): the relay ExaBGP starts after one
+//! was killed holds those routes for the lease, like an agent's that disconnected.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -16,153 +18,9 @@ use tokio::time::Instant;
 
 use super::batch::lease_line;
 use super::eor::{EndOfRib, session_up};
-use super::parse::{Answer, Control, parse_answer, parse_command, parse_control};
-
-/// A path as the relay tracks it: target, prefix and ADD-PATH path id.
-type PathKey = (String, String, Option<String>);
-
-/// The attribute sets kept per route (see [`Tracker`]). A route whose attributes keep changing
-/// without a withdraw (a MED that follows a probe weight) would otherwise grow its list without
-/// bound; ExaBGP only holds an announce queued until its next UPDATE pass to the peer, so only the
-/// sets of one session outage matter.
-const MAX_ATTRIBUTE_SETS: usize = 16;
-
-/// Prefixes per withdraw line the relay writes (the driver's default too).
-const MAX_PREFIXES_PER_LINE: usize = 500;
-
-/// The routes the relay passed on, keyed by target, prefix and path id, with the attribute sets
-/// each was announced with since it was last withdrawn (`next-hop self med 100`, oldest first).
-///
-/// ExaBGP 5.0.15 queues changes per attribute set, and a withdraw replaces a queued announce of
-/// the same route only within the same set; the first UPDATE pass of a new session sends no
-/// withdraws at all. So a route announced with one set and then another while the session is
-/// down, and then withdrawn, would come back with the session in its older set
-/// (docs/reliability.md, "What the suite found", 2). Every withdraw is therefore made in every
-/// set the route was announced with since its last withdraw.
-#[derive(Debug, Default, Clone)]
-pub struct Tracker {
-    routes: BTreeMap<PathKey, Vec<String>>,
-    unconfirmed: BTreeSet<PathKey>,
-}
-
-/// What to do with a line from the agent.
-#[derive(Debug, PartialEq, Eq)]
-pub enum AgentLine {
-    /// Pass it to ExaBGP, after `withdraws_before`: the routes it withdraws, in the other
-    /// attribute sets they were announced with since their last withdraw.
-    Forward {
-        /// Withdraw lines the relay writes first (their answers are the relay's).
-        withdraws_before: Vec<String>,
-    },
-    /// The agent finished its replay: withdraw what it did not re-announce.
-    SyncDone,
-    /// The agent is alive; nothing to pass on.
-    Keepalive,
-    /// A line of the relay protocol this relay does not know: dropped, never passed on.
-    Drop,
-}
-
-impl Tracker {
-    /// Records a line the agent sent.
-    pub fn on_agent_line(&mut self, line: &str) -> AgentLine {
-        match parse_control(line) {
-            Some(Control::SyncDone) => return AgentLine::SyncDone,
-            Some(Control::Keepalive) => return AgentLine::Keepalive,
-            Some(Control::Lease(_) | Control::Unknown) => return AgentLine::Drop,
-            None => {}
-        }
-        let mut other_sets = Vec::new();
-        if let Some(cmd) = parse_command(line) {
-            for prefix in &cmd.prefixes {
-                // With ADD-PATH each path id is its own path.
-                let key = (
-                    cmd.target.to_owned(),
-                    (*prefix).to_owned(),
-                    cmd.path_id.map(str::to_owned),
-                );
-                self.unconfirmed.remove(&key);
-                if cmd.announce {
-                    let sets = self.routes.entry(key).or_default();
-                    sets.retain(|set| *set != cmd.attributes);
-                    sets.push(cmd.attributes.clone());
-                    if sets.len() > MAX_ATTRIBUTE_SETS {
-                        sets.remove(0);
-                    }
-                } else if let Some(sets) = self.routes.remove(&key) {
-                    other_sets.extend(
-                        sets.into_iter()
-                            .filter(|set| *set != cmd.attributes)
-                            .map(|set| (key.clone(), set)),
-                    );
-                }
-            }
-        }
-        AgentLine::Forward {
-            withdraws_before: withdraw_lines(other_sets),
-        }
-    }
-
-    /// A new agent session: everything held must be re-announced before the sync marker.
-    pub fn start_session(&mut self) {
-        self.unconfirmed = self.routes.keys().cloned().collect();
-    }
-
-    /// The withdraw lines for routes the new session did not re-announce.
-    pub fn take_unconfirmed(&mut self) -> Vec<String> {
-        let stale = std::mem::take(&mut self.unconfirmed);
-        let sets = stale
-            .into_iter()
-            .filter_map(|key| self.routes.remove(&key).map(|sets| (key, sets)));
-        withdraw_lines(flatten(sets))
-    }
-
-    /// The withdraw lines for every route held (the lease ran out).
-    pub fn take_all(&mut self) -> Vec<String> {
-        self.unconfirmed.clear();
-        withdraw_lines(flatten(std::mem::take(&mut self.routes)))
-    }
-
-    /// How many routes are held.
-    pub fn len(&self) -> usize {
-        self.routes.len()
-    }
-
-    /// True when no route is held.
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
-    }
-}
-
-fn flatten(
-    routes: impl IntoIterator<Item = (PathKey, Vec<String>)>,
-) -> impl Iterator<Item = (PathKey, String)> {
-    routes
-        .into_iter()
-        .flat_map(|(key, sets)| sets.into_iter().map(move |set| (key.clone(), set)))
-}
-
-/// Withdraw lines in ExaBGP's bulk form, one per target, attribute set and address family (at
-/// most [`MAX_PREFIXES_PER_LINE`] prefixes each), in a fixed order.
-fn withdraw_lines(paths: impl IntoIterator<Item = (PathKey, String)>) -> Vec<String> {
-    let mut groups: BTreeMap<(String, String, bool), Vec<String>> = BTreeMap::new();
-    for ((target, prefix, _), attributes) in paths {
-        let ipv6 = prefix.contains(':');
-        groups
-            .entry((target, attributes, ipv6))
-            .or_default()
-            .push(prefix);
-    }
-    let mut lines = Vec::new();
-    for ((target, attributes, _), prefixes) in groups {
-        for chunk in prefixes.chunks(MAX_PREFIXES_PER_LINE) {
-            lines.push(format!(
-                "{target} withdraw attributes {attributes} nlri {}\n",
-                chunk.join(" ")
-            ));
-        }
-    }
-    lines
-}
+use super::journal::Journal;
+use super::parse::{Answer, parse_answer, parse_control};
+use super::tracker::{AgentLine, Tracked, Tracker};
 
 /// Relay settings.
 #[derive(Debug, Clone)]
@@ -173,6 +31,8 @@ pub struct RelayConfig {
     pub lease: Duration,
     /// End-of-RIB per graceful-restart neighbor (ExaBGP's `manual-eor`).
     pub end_of_rib: EndOfRib,
+    /// The file the relay journals the routes it passed on in (`None`: not kept).
+    pub journal: Option<PathBuf>,
 }
 
 /// Who wrote a line ExaBGP will answer.
@@ -212,15 +72,19 @@ where
     O: AsyncWrite + Unpin,
 {
     let mut from_exabgp = BufReader::new(exabgp_in).lines();
+    let (journal, tracker) = open_journal(config.journal.as_deref());
+    // Routes an earlier relay passed on are held for the lease, as a disconnected agent's.
+    let lease_deadline = (!tracker.is_empty()).then(|| Instant::now() + config.lease);
     let mut relay = Relay {
         lease: config.lease,
         end_of_rib: config.end_of_rib.clone(),
         out: exabgp_out,
-        tracker: Tracker::default(),
+        tracker,
+        journal,
         origins: VecDeque::new(),
         agent: None,
         heard: Instant::now(),
-        lease_deadline: None,
+        lease_deadline,
         synced: false,
     };
     let mut retry_at = Instant::now();
@@ -272,11 +136,36 @@ where
     }
 }
 
+/// The journal and the routes it records; without one (none asked for, or it cannot be
+/// opened), the relay runs on and only a restart of its own forgets.
+fn open_journal(path: Option<&std::path::Path>) -> (Option<Journal>, Tracker) {
+    let Some(path) = path else {
+        return (None, Tracker::default());
+    };
+    match Journal::open(path) {
+        Ok((journal, tracker)) => {
+            if !tracker.is_empty() {
+                tracing::info!(
+                    routes = tracker.len(),
+                    journal = %path.display(),
+                    "an earlier relay passed routes on; holding them for the lease"
+                );
+            }
+            (Some(journal), tracker)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "running without a journal: a relay started after this one will not know its routes");
+            (None, Tracker::default())
+        }
+    }
+}
+
 struct Relay<O> {
     lease: Duration,
     end_of_rib: EndOfRib,
     out: O,
     tracker: Tracker,
+    journal: Option<Journal>,
     /// Who wrote each line ExaBGP has yet to answer, oldest first.
     origins: VecDeque<Origin>,
     agent: Option<AgentConn>,
@@ -328,14 +217,27 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
                     );
                 }
                 self.write(&stale, Origin::Relay).await?;
+                if !stale.is_empty() {
+                    self.compact_journal();
+                }
                 // End-of-RIB only now that ExaBGP holds the agent's whole RIB (see eor.rs).
                 self.synced = true;
                 let eor = self.end_of_rib.after_replay();
                 self.write(&eor, Origin::Relay).await?;
             }
-            AgentLine::Forward { withdraws_before } => {
+            AgentLine::Forward {
+                withdraws_before,
+                tracked,
+            } => {
+                // Journaled before ExaBGP may hold the routes, or once it has the withdraw.
+                if tracked == Tracked::Announce {
+                    self.journal(line);
+                }
                 self.write(&withdraws_before, Origin::Relay).await?;
                 self.write(&[format!("{line}\n")], Origin::Agent).await?;
+                if tracked == Tracked::Withdraw {
+                    self.journal(line);
+                }
             }
             AgentLine::Keepalive => {}
             AgentLine::Drop => {
@@ -396,7 +298,34 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
             routes = all.len(),
             "agent gone longer than the lease; withdrawing its routes"
         );
-        self.write(&all, Origin::Relay).await
+        self.write(&all, Origin::Relay).await?;
+        self.compact_journal();
+        Ok(())
+    }
+
+    /// Journals a route line; a journal that fails is given up (the relay carries on).
+    fn journal(&mut self, line: &str) {
+        if let Some(journal) = self.journal.as_mut()
+            && let Err(e) = journal.record(line, &self.tracker)
+        {
+            self.give_up_journal(&e);
+        }
+    }
+
+    /// Rewrites the journal as what the relay holds now.
+    fn compact_journal(&mut self) {
+        if let Some(journal) = self.journal.as_mut()
+            && let Err(e) = journal.compact(&self.tracker)
+        {
+            self.give_up_journal(&e);
+        }
+    }
+
+    fn give_up_journal(&mut self, e: &super::journal::JournalError) {
+        // The file stays: what it has is still held, and a later relay withdrawing it once
+        // nobody announces it is right; only the routes from here on are unknown to that relay.
+        tracing::error!(error = %e, "giving up the journal: a relay started after this one will not know the routes passed on from now");
+        self.journal = None;
     }
 
     async fn write(&mut self, lines: &[String], origin: Origin) -> std::io::Result<()> {
@@ -412,152 +341,5 @@ async fn next_agent_line(agent: &mut Option<AgentConn>) -> Option<String> {
     match agent {
         Some((lines, _)) => lines.next_line().await.ok().flatten(),
         None => std::future::pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn forward(withdraws_before: &[&str]) -> AgentLine {
-        AgentLine::Forward {
-            withdraws_before: withdraws_before.iter().map(|l| format!("{l}\n")).collect(),
-        }
-    }
-
-    #[test]
-    fn tracker_follows_announces_and_withdraws() {
-        let mut t = Tracker::default();
-        t.on_agent_line(
-            "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32",
-        );
-        t.on_agent_line("neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.2/32");
-        assert_eq!(t.len(), 1);
-        t.start_session();
-        t.on_agent_line("neighbor * announce attributes next-hop self med 150 nlri 192.0.2.3/32");
-        assert_eq!(
-            t.on_agent_line("kube-anycast sync-done"),
-            AgentLine::SyncDone
-        );
-        assert_eq!(
-            t.take_unconfirmed(),
-            ["neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.1/32\n"]
-        );
-        assert_eq!(
-            t.take_all(),
-            ["neighbor * withdraw attributes next-hop self med 150 nlri 192.0.2.3/32\n"]
-        );
-        assert!(t.is_empty());
-    }
-
-    #[test]
-    fn paths_with_other_ids_are_tracked_apart() {
-        let mut t = Tracker::default();
-        t.on_agent_line("neighbor * announce attributes next-hop self med 100 path-information 2 nlri 192.0.2.1/32");
-        t.on_agent_line(
-            "neighbor * withdraw attributes next-hop self med 100 path-information 1 nlri 192.0.2.1/32",
-        );
-        assert_eq!(
-            t.take_all(),
-            [
-                "neighbor * withdraw attributes next-hop self med 100 path-information 2 nlri 192.0.2.1/32\n"
-            ]
-        );
-    }
-
-    #[test]
-    fn a_reannounced_route_is_kept() {
-        let mut t = Tracker::default();
-        t.on_agent_line("neighbor * announce route 192.0.2.1/32 next-hop self med 100");
-        t.start_session();
-        t.on_agent_line("neighbor * announce route 192.0.2.1/32 next-hop self med 100");
-        assert!(t.take_unconfirmed().is_empty());
-        assert_eq!(t.len(), 1);
-    }
-
-    /// Regression (docs/reliability.md, finding 2): ExaBGP may still hold a route's announce in
-    /// every attribute set it had since its last withdraw (while the session is down, all of
-    /// them), and only a withdraw in the same set replaces it.
-    #[test]
-    fn a_withdraw_is_made_in_every_set_announced_since_the_last_one() {
-        let mut t = Tracker::default();
-        let up =
-            "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32";
-        assert_eq!(t.on_agent_line(up), forward(&[]));
-        // A drain: the same routes with GRACEFUL_SHUTDOWN, then a withdraw in that set.
-        t.on_agent_line("neighbor * announce attributes next-hop self med 100 community [ 65535:0 ] nlri 192.0.2.1/32 192.0.2.2/32");
-        assert_eq!(
-            t.on_agent_line("neighbor * withdraw attributes next-hop self med 100 community [ 65535:0 ] nlri 192.0.2.1/32"),
-            forward(&["neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.1/32"])
-        );
-        // A withdraw in a set it was never announced with (an older agent's, without
-        // attributes) is made in all of them.
-        assert_eq!(
-            t.on_agent_line("neighbor * withdraw attributes next-hop self nlri 192.0.2.2/32"),
-            forward(&[
-                "neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.2/32",
-                "neighbor * withdraw attributes next-hop self med 100 community [ 65535:0 ] nlri 192.0.2.2/32",
-            ])
-        );
-        assert!(t.is_empty());
-        // Once withdrawn, the old sets are forgotten: a new announce starts over.
-        t.on_agent_line("neighbor * announce attributes next-hop self med 150 nlri 192.0.2.1/32");
-        assert_eq!(
-            t.on_agent_line(
-                "neighbor * withdraw attributes next-hop self med 150 nlri 192.0.2.1/32"
-            ),
-            forward(&[])
-        );
-    }
-
-    #[test]
-    fn the_relays_own_withdraws_cover_every_set_grouped_per_family() {
-        let mut t = Tracker::default();
-        t.on_agent_line(
-            "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32",
-        );
-        t.on_agent_line("neighbor * announce attributes next-hop self med 150 nlri 192.0.2.2/32");
-        t.on_agent_line(
-            "neighbor * announce attributes next-hop self med 100 nlri 2001:db8::1/128",
-        );
-        t.on_agent_line("neighbor 10.0.0.1 announce route 192.0.2.9/32 next-hop 10.0.0.254 med 5");
-        // Announced again in its first set: that set is current again, and kept once.
-        t.on_agent_line("neighbor * announce attributes next-hop self med 100 nlri 192.0.2.2/32");
-        assert_eq!(t.len(), 4);
-        assert_eq!(
-            t.take_all(),
-            [
-                "neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32\n",
-                "neighbor * withdraw attributes next-hop self med 100 nlri 2001:db8::1/128\n",
-                "neighbor * withdraw attributes next-hop self med 150 nlri 192.0.2.2/32\n",
-                "neighbor 10.0.0.1 withdraw attributes next-hop 10.0.0.254 med 5 nlri 192.0.2.9/32\n",
-            ]
-        );
-    }
-
-    #[test]
-    fn sets_and_lines_are_bounded() {
-        let mut t = Tracker::default();
-        for med in 0..40 {
-            t.on_agent_line(&format!(
-                "neighbor * announce attributes next-hop self med {med} nlri 192.0.2.1/32"
-            ));
-        }
-        let lines = t.take_all();
-        assert_eq!(lines.len(), MAX_ATTRIBUTE_SETS);
-        assert!(lines.iter().any(|l| l.contains(" med 39 ")), "{lines:?}");
-        let many: Vec<String> = (0..1200)
-            .map(|i| format!("100.64.{}.{}/32", i / 256, i % 256))
-            .collect();
-        t.on_agent_line(&format!(
-            "neighbor * announce attributes next-hop self nlri {}",
-            many.join(" ")
-        ));
-        let per_line: Vec<usize> = t
-            .take_all()
-            .iter()
-            .map(|l| l.split(" nlri ").nth(1).map_or(0, |p| p.split(' ').count()))
-            .collect();
-        assert_eq!(per_line, [500, 500, 200]);
     }
 }

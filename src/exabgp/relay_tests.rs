@@ -40,18 +40,25 @@ fn start_relay(socket: &std::path::Path, lease: Duration) -> Exabgp {
 }
 
 fn start_relay_with(socket: &std::path::Path, lease: Duration, end_of_rib: EndOfRib) -> Exabgp {
-    let (relay_in, answers) = tokio::io::duplex(1 << 16);
-    let (relay_out, commands) = tokio::io::duplex(1 << 16);
-    let config = RelayConfig {
+    spawn_relay(RelayConfig {
         socket: socket.to_owned(),
         lease,
         end_of_rib,
-    };
-    tokio::spawn(async move { run(config, relay_in, relay_out).await });
-    Exabgp {
+        journal: None,
+    })
+    .0
+}
+
+/// A relay on pipes of its own; the task ends (as if killed) when its handle is aborted.
+fn spawn_relay(config: RelayConfig) -> (Exabgp, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let (relay_in, answers) = tokio::io::duplex(1 << 16);
+    let (relay_out, commands) = tokio::io::duplex(1 << 16);
+    let task = tokio::spawn(async move { run(config, relay_in, relay_out).await });
+    let exabgp = Exabgp {
         lines: BufReader::new(commands).lines(),
         answers,
-    }
+    };
+    (exabgp, task)
 }
 
 fn start_agent(
@@ -432,4 +439,83 @@ async fn answers_owed_to_a_closed_connection_never_reach_the_next_agent() {
         "the second agent gets the answer to its own line, not the first agent's error"
     );
     let _ = std::fs::remove_file(&socket);
+}
+
+fn journaled(socket: &std::path::Path, lease: Duration, journal: &std::path::Path) -> RelayConfig {
+    RelayConfig {
+        socket: socket.to_owned(),
+        lease,
+        end_of_rib: EndOfRib::default(),
+        journal: Some(journal.to_owned()),
+    }
+}
+
+/// Regression (the chaos suite, docs/reliability.md, finding 9): an agent announced a route and
+/// died; its relay, holding the route for the lease, was killed too. The relay ExaBGP started
+/// next, and the next agent, which never wanted the route, knew nothing of it, and it stayed
+/// announced. The relay's journal tells the next relay what ExaBGP holds.
+#[tokio::test(start_paused = true)]
+async fn a_relay_started_after_one_died_withdraws_what_no_agent_announces() {
+    let lease = Duration::from_secs(30);
+    let socket = socket_path("journal");
+    let journal = socket.with_extension("journal");
+    let _ = std::fs::remove_file(&journal);
+    let (desired_tx, agent) = start_agent(&socket, &[("192.0.2.1/32", 100), ("192.0.2.2/32", 100)]);
+    let (mut exabgp, relay) = spawn_relay(journaled(&socket, lease, &journal));
+    exabgp
+        .expect(
+            "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32",
+        )
+        .await;
+    // The agent dies, then its relay; ExaBGP starts a new relay, then a new agent comes that
+    // wants only the first route.
+    agent.abort();
+    drop(desired_tx);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    relay.abort();
+    let (mut exabgp, _relay) = spawn_relay(journaled(&socket, lease, &journal));
+    let (_desired_tx, _agent) = start_agent(&socket, &[("192.0.2.1/32", 100)]);
+    exabgp
+        .expect("neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32")
+        .await;
+    exabgp
+        .expect("neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.2/32")
+        .await;
+    exabgp.quiet_for(lease * 2).await;
+    let _ = std::fs::remove_file(&socket);
+    let _ = std::fs::remove_file(&journal);
+}
+
+/// With no agent back, the routes an earlier relay passed on go when the lease runs out, counted
+/// from the new relay's start; a relay with an empty journal withdraws nothing.
+#[tokio::test(start_paused = true)]
+async fn a_relay_started_after_one_died_holds_its_routes_for_the_lease() {
+    let lease = Duration::from_secs(30);
+    let socket = socket_path("journal-lease");
+    let journal = socket.with_extension("journal");
+    let _ = std::fs::remove_file(&journal);
+    let agent = FakeAgent::listen(&socket);
+    let (mut exabgp, relay) = spawn_relay(journaled(&socket, lease, &journal));
+    let mut conn = agent.accept(lease).await;
+    conn.send(ANNOUNCE).await;
+    exabgp.expect(ANNOUNCE).await;
+    relay.abort();
+    drop(conn);
+    drop(agent);
+    let _ = std::fs::remove_file(&socket);
+
+    let started = tokio::time::Instant::now();
+    let (mut exabgp, relay) = spawn_relay(journaled(&socket, lease, &journal));
+    exabgp.quiet_for(lease * 29 / 30).await;
+    exabgp.expect(WITHDRAW).await;
+    let after = started.elapsed();
+    assert!(
+        after >= lease && after < lease + Duration::from_secs(1),
+        "withdrawn {after:?} after the relay started, lease {lease:?}"
+    );
+    // Withdrawn for good: the relay after that one finds nothing to hold.
+    relay.abort();
+    let (mut exabgp, _relay) = spawn_relay(journaled(&socket, lease, &journal));
+    exabgp.quiet_for(lease * 2).await;
+    let _ = std::fs::remove_file(&journal);
 }
