@@ -22,6 +22,10 @@ pub fn steps(
     step: usize,
 ) -> Vec<BTreeSet<IpNet>> {
     let new: Vec<IpNet> = wanted.difference(current).copied().collect();
+    if new.len() <= step.max(1) {
+        // The usual change: no intermediate set, and no copy of the current one.
+        return Vec::new();
+    }
     let mut on = current.clone();
     let mut out = Vec::new();
     let chunks = new.chunks(step.max(1));

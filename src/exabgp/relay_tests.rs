@@ -78,16 +78,21 @@ fn start_agent(
     (desired_tx, task)
 }
 
+/// What the driver writes for 192.0.2.1 and .2 at MED 100, the first alone, and the second's
+/// withdraw.
+const ANNOUNCE_BOTH: &str =
+    "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32";
+const ANNOUNCE_FIRST: &str =
+    "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32";
+const WITHDRAW_SECOND: &str =
+    "neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.2/32";
+
 #[tokio::test(start_paused = true)]
 async fn agent_gone_past_the_lease_withdraws_and_a_restart_within_it_does_not() {
     let socket = socket_path("lease");
     let (desired_tx, agent) = start_agent(&socket, &[("192.0.2.1/32", 100), ("192.0.2.2/32", 100)]);
     let mut exabgp = start_relay(&socket, Duration::from_secs(30));
-    exabgp
-        .expect(
-            "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32",
-        )
-        .await;
+    exabgp.expect(ANNOUNCE_BOTH).await;
 
     // The agent dies and a new one comes back within the lease wanting only one route: the relay
     // withdraws the other one after the new agent's replay, and nothing else.
@@ -95,12 +100,8 @@ async fn agent_gone_past_the_lease_withdraws_and_a_restart_within_it_does_not() 
     drop(desired_tx);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (desired_tx, agent) = start_agent(&socket, &[("192.0.2.1/32", 100)]);
-    exabgp
-        .expect("neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32")
-        .await;
-    exabgp
-        .expect("neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.2/32")
-        .await;
+    exabgp.expect(ANNOUNCE_FIRST).await;
+    exabgp.expect(WITHDRAW_SECOND).await;
 
     // Gone for good: after the lease, everything is withdrawn.
     agent.abort();
@@ -124,9 +125,7 @@ async fn end_of_rib_follows_the_agents_replay_and_each_new_session() {
     // A session up before any agent replayed: no End-of-RIB, the peer keeps its stale routes.
     exabgp.say("neighbor 10.0.0.1 up\n").await;
     let (_desired_tx, _agent) = start_agent(&socket, &[("192.0.2.1/32", 100)]);
-    exabgp
-        .expect("neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32")
-        .await;
+    exabgp.expect(ANNOUNCE_FIRST).await;
     exabgp
         .expect("neighbor 10.0.0.1 announce eor ipv4 unicast")
         .await;
@@ -292,9 +291,7 @@ async fn a_live_but_idle_agent_keeps_its_routes() {
     let socket = socket_path("idle");
     let (_desired_tx, _agent) = start_agent(&socket, &[("192.0.2.1/32", 100)]);
     let mut exabgp = start_relay(&socket, lease);
-    exabgp
-        .expect("neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32")
-        .await;
+    exabgp.expect(ANNOUNCE_FIRST).await;
     exabgp.quiet_for(lease * 20).await;
     let _ = std::fs::remove_file(&socket);
 }
@@ -462,11 +459,7 @@ async fn a_relay_started_after_one_died_withdraws_what_no_agent_announces() {
     let _ = std::fs::remove_file(&journal);
     let (desired_tx, agent) = start_agent(&socket, &[("192.0.2.1/32", 100), ("192.0.2.2/32", 100)]);
     let (mut exabgp, relay) = spawn_relay(journaled(&socket, lease, &journal));
-    exabgp
-        .expect(
-            "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32",
-        )
-        .await;
+    exabgp.expect(ANNOUNCE_BOTH).await;
     // The agent dies, then its relay; ExaBGP starts a new relay, then a new agent comes that
     // wants only the first route.
     agent.abort();
@@ -475,12 +468,8 @@ async fn a_relay_started_after_one_died_withdraws_what_no_agent_announces() {
     relay.abort();
     let (mut exabgp, _relay) = spawn_relay(journaled(&socket, lease, &journal));
     let (_desired_tx, _agent) = start_agent(&socket, &[("192.0.2.1/32", 100)]);
-    exabgp
-        .expect("neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32")
-        .await;
-    exabgp
-        .expect("neighbor * withdraw attributes next-hop self med 100 nlri 192.0.2.2/32")
-        .await;
+    exabgp.expect(ANNOUNCE_FIRST).await;
+    exabgp.expect(WITHDRAW_SECOND).await;
     exabgp.quiet_for(lease * 2).await;
     let _ = std::fs::remove_file(&socket);
     let _ = std::fs::remove_file(&journal);
@@ -518,4 +507,20 @@ async fn a_relay_started_after_one_died_holds_its_routes_for_the_lease() {
     let (mut exabgp, _relay) = spawn_relay(journaled(&socket, lease, &journal));
     exabgp.quiet_for(lease * 2).await;
     let _ = std::fs::remove_file(&journal);
+}
+
+/// A journal that cannot be written costs only the memory across relay restarts: the relay
+/// still passes every line on and answers the agent.
+#[tokio::test(start_paused = true)]
+async fn a_relay_whose_journal_cannot_be_written_relays_all_the_same() {
+    let lease = Duration::from_secs(30);
+    let socket = socket_path("journal-bad");
+    let journal = std::env::temp_dir()
+        .join(format!("kat-no-such-dir-{}", std::process::id()))
+        .join("journal");
+    let (_desired_tx, _agent) = start_agent(&socket, &[("192.0.2.1/32", 100)]);
+    let (mut exabgp, _relay) = spawn_relay(journaled(&socket, lease, &journal));
+    exabgp.expect(ANNOUNCE_FIRST).await;
+    assert!(!journal.exists());
+    let _ = std::fs::remove_file(&socket);
 }
