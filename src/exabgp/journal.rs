@@ -136,6 +136,10 @@ pub fn default_path(socket: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[path = "journal_model_tests.rs"]
+mod model_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
