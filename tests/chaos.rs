@@ -101,6 +101,20 @@ impl Node<'_> {
         }
     }
 
+    /// `kill -9` the relay and wait until ExaBGP has started a new one.
+    fn kill_relay(&mut self, at: Instant) {
+        let old = self.bed.api_pid();
+        self.bed.signal_api(Signal::SIGKILL);
+        self.last_relay_kill = Some(at);
+        let bed = self.bed;
+        wait_until(
+            "ExaBGP started a new relay",
+            Duration::from_secs(15),
+            || bed.api_pid().filter(|p| Some(*p) != old),
+            || bed.log_tails(),
+        );
+    }
+
     fn signal_agent(&self, signal: Signal) {
         if let Some(agent) = &self.agent {
             agent.signal(signal);
@@ -189,16 +203,17 @@ impl Node<'_> {
                 (Instant::now(), Some(lease_from + LEASE), Some(by))
             }
             Fault::RelayKill => {
-                let old = self.bed.api_pid();
-                self.bed.signal_api(Signal::SIGKILL);
-                self.last_relay_kill = Some(start);
-                let bed = self.bed;
-                wait_until(
-                    "ExaBGP started a new relay",
-                    Duration::from_secs(15),
-                    || bed.api_pid().filter(|p| Some(*p) != old),
-                    || bed.log_tails(),
-                );
+                self.kill_relay(start);
+                (Instant::now(), None, None)
+            }
+            Fault::AgentThenRelayKill => {
+                // Found by chance once (docs/reliability.md, finding 8): the new relay knows
+                // the dead agent's routes only from its predecessor's journal.
+                self.kill_agent();
+                self.flap_for(hold / 2);
+                self.kill_relay(Instant::now());
+                self.flap_for(hold / 2);
+                self.start_agent();
                 (Instant::now(), None, None)
             }
             Fault::ExabgpKill => {
@@ -244,7 +259,8 @@ impl Node<'_> {
                 t.is_some_and(|t| t.elapsed() < Duration::from_secs(gap))
             };
             match fault {
-                Fault::RelayKill if recent(self.last_relay_kill, 20) => {}
+                Fault::RelayKill | Fault::AgentThenRelayKill
+                    if recent(self.last_relay_kill, 20) => {}
                 Fault::AgentPastLease if recent(self.last_past_lease, 60) => {}
                 _ => return fault,
             }
@@ -379,6 +395,7 @@ fn chaos_standalone_agent_relay_exabgp_gobgpd() {
         (Fault::AgentStop, 3),
         (Fault::AgentPastLease, 1),
         (Fault::RelayKill, 2),
+        (Fault::AgentThenRelayKill, 1),
         (Fault::ExabgpKill, 2),
         (Fault::GobgpdKill, 1),
     ];

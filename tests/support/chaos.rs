@@ -107,6 +107,9 @@ pub enum Fault {
     AgentPastLease,
     /// `kill -9` the relay; ExaBGP starts a new one.
     RelayKill,
+    /// `kill -9` the agent, then its relay while the relay holds the agent's routes (ExaBGP
+    /// starts a new relay), then start a new agent within the lease.
+    AgentThenRelayKill,
     /// `kill -9` ExaBGP (its relay goes with it), start it again.
     ExabgpKill,
     /// `kill -9` gobgpd, the peer, start it again.
@@ -138,6 +141,7 @@ impl Fault {
             Fault::AgentStop => "SIGSTOP/SIGCONT agent",
             Fault::AgentPastLease => "kill -9 agent, dead past lease",
             Fault::RelayKill => "kill -9 exabgp-relay",
+            Fault::AgentThenRelayKill => "kill -9 agent, then its relay",
             Fault::ExabgpKill => "kill -9 ExaBGP, restart",
             Fault::GobgpdKill => "kill -9 gobgpd, restart",
             Fault::NodeRestart => "kill -9 agent + ExaBGP together (GR)",
