@@ -7,17 +7,28 @@
 //! the journal never misses a route ExaBGP may hold. A journal left by an earlier ExaBGP only
 //! costs withdraws of routes nobody holds. It is appended to line by line and compacted to the
 //! tracker's snapshot when it grows to twice that (plus some slack), so its size stays bounded
-//! by the routes held. Plain blocking writes: an append to the page cache takes microseconds,
+//! by the routes held. It also records when the lease on those routes runs out (wall-clock
+//! time, as the Instant of a dead process means nothing to its successor), so that a relay
+//! started while an agent is away keeps its predecessor's deadline instead of starting a new
+//! lease. Plain blocking writes: an append to the page cache takes microseconds,
 //! less than a hand-over to a blocking thread; no fsync, a node crash takes ExaBGP with it.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use super::tracker::Tracker;
 
 /// Bytes the journal may grow beyond twice its last compacted size before it is compacted.
 const SLACK_BYTES: u64 = 64 * 1024;
+
+/// A journal line: the lease on the routes runs out at this many milliseconds after the Unix
+/// epoch. Never a route command, so the tracker would ignore it anyway.
+const LEASE_UNTIL: &str = "kube-anycast lease-until ";
+
+/// A journal line: no lease runs (an agent is connected and has replayed).
+const NO_LEASE: &str = "kube-anycast lease-none";
 
 /// A journal that could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -49,17 +60,37 @@ pub struct Journal {
     bytes: u64,
     /// Its size after the last compaction.
     compacted: u64,
+    /// The lease last recorded.
+    lease: Option<SystemTime>,
+}
+
+/// What a journal holds: the routes, and when their lease runs out if one runs.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// The routes the relays passed on.
+    pub tracker: Tracker,
+    /// When the lease on them runs out (`None`: no lease ran when the last relay stopped).
+    pub lease_until: Option<SystemTime>,
 }
 
 impl Journal {
-    /// Opens the journal at `path`: the routes it records (none when there is no file) and the
-    /// journal, compacted to them.
-    pub fn open(path: &Path) -> Result<(Journal, Tracker), JournalError> {
-        let mut tracker = Tracker::default();
+    /// Opens the journal at `path`: what it records (nothing when there is no file) and the
+    /// journal, compacted to it.
+    pub fn open(path: &Path) -> Result<(Journal, Recorded), JournalError> {
+        let mut recorded = Recorded::default();
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 for line in text.lines() {
-                    tracker.on_agent_line(line);
+                    if let Some(ms) = line.strip_prefix(LEASE_UNTIL) {
+                        recorded.lease_until = ms
+                            .parse()
+                            .ok()
+                            .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+                    } else if line == NO_LEASE {
+                        recorded.lease_until = None;
+                    } else {
+                        recorded.tracker.on_agent_line(line);
+                    }
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -70,13 +101,30 @@ impl Journal {
                 });
             }
         }
-        let journal = Journal::write_snapshot(path, &tracker)?;
-        Ok((journal, tracker))
+        let journal = Journal::write_snapshot(path, &recorded.tracker, recorded.lease_until)?;
+        Ok((journal, recorded))
     }
 
     /// Appends a line the relay passed on (an announce before ExaBGP may read it, a withdraw
     /// after); compacts the journal to `tracker` (which already has the line) when it is due.
     pub fn record(&mut self, line: &str, tracker: &Tracker) -> Result<(), JournalError> {
+        self.append(line, tracker)
+    }
+
+    /// Records when the lease on the routes runs out, or that none runs; nothing when unchanged.
+    pub fn record_lease(
+        &mut self,
+        until: Option<SystemTime>,
+        tracker: &Tracker,
+    ) -> Result<(), JournalError> {
+        if until == self.lease {
+            return Ok(());
+        }
+        self.lease = until;
+        self.append(&lease_line(until), tracker)
+    }
+
+    fn append(&mut self, line: &str, tracker: &Tracker) -> Result<(), JournalError> {
         let line = line.trim_end_matches(['\r', '\n']);
         let mut entry = Vec::with_capacity(line.len() + 1);
         entry.extend_from_slice(line.as_bytes());
@@ -93,13 +141,17 @@ impl Journal {
 
     /// Rewrites the journal as `tracker`'s snapshot (after the relay withdrew routes of its own).
     pub fn compact(&mut self, tracker: &Tracker) -> Result<(), JournalError> {
-        *self = Journal::write_snapshot(&self.path, tracker)?;
+        *self = Journal::write_snapshot(&self.path, tracker, self.lease)?;
         Ok(())
     }
 
     /// Writes `tracker`'s snapshot to a new file and renames it over `path`, so that a relay
     /// killed midway leaves the old journal whole.
-    fn write_snapshot(path: &Path, tracker: &Tracker) -> Result<Journal, JournalError> {
+    fn write_snapshot(
+        path: &Path,
+        tracker: &Tracker,
+        lease: Option<SystemTime>,
+    ) -> Result<Journal, JournalError> {
         let error = |source| JournalError::Write {
             path: path.to_owned(),
             source,
@@ -107,7 +159,11 @@ impl Journal {
         let mut next = path.as_os_str().to_owned();
         next.push(".next");
         let next = PathBuf::from(next);
-        let text = tracker.snapshot().concat();
+        let mut text = tracker.snapshot().concat();
+        if lease.is_some() {
+            text.push_str(&lease_line(lease));
+            text.push('\n');
+        }
         std::fs::write(&next, &text).map_err(error)?;
         std::fs::rename(&next, path).map_err(error)?;
         let file = OpenOptions::new().append(true).open(path).map_err(error)?;
@@ -117,6 +173,7 @@ impl Journal {
             file,
             bytes,
             compacted: bytes,
+            lease,
         })
     }
 
@@ -125,6 +182,14 @@ impl Journal {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+/// The line that records a lease (whole milliseconds since the Unix epoch), or none.
+fn lease_line(until: Option<SystemTime>) -> String {
+    match until.and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok()) {
+        Some(since_epoch) => format!("{LEASE_UNTIL}{}", since_epoch.as_millis()),
+        None => NO_LEASE.to_owned(),
     }
 }
 
@@ -159,8 +224,9 @@ mod tests {
     fn a_new_relay_finds_what_the_last_one_passed_on() {
         let path = temp_path("reopen");
         let _ = std::fs::remove_file(&path);
-        let (mut journal, mut tracker) = Journal::open(&path).unwrap();
-        assert!(tracker.is_empty(), "no file: nothing held");
+        let (mut journal, recorded) = Journal::open(&path).unwrap();
+        assert_eq!(recorded, Recorded::default(), "no file: nothing held");
+        let mut tracker = recorded.tracker;
         let lines = [
             "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32 192.0.2.2/32",
             "neighbor * announce attributes next-hop self med 150 nlri 192.0.2.2/32",
@@ -171,7 +237,7 @@ mod tests {
             journal.record(line, &tracker).unwrap();
         }
         drop(journal);
-        let (_journal, again) = Journal::open(&path).unwrap();
+        let (_journal, Recorded { tracker: again, .. }) = Journal::open(&path).unwrap();
         assert_eq!(again, tracker_of(&lines));
         assert_eq!(again.len(), 1);
         // Opening compacted it to the snapshot.
@@ -186,7 +252,7 @@ mod tests {
     fn the_journal_stays_bounded_by_the_routes_held() {
         let path = temp_path("bounded");
         let _ = std::fs::remove_file(&path);
-        let (mut journal, mut tracker) = Journal::open(&path).unwrap();
+        let (mut journal, Recorded { mut tracker, .. }) = Journal::open(&path).unwrap();
         let mut largest = 0;
         for round in 0..5_000 {
             let line = format!(
@@ -203,7 +269,7 @@ mod tests {
         }
         assert!(largest <= 2 * SLACK_BYTES, "grew to {largest} bytes");
         let (_journal, again) = Journal::open(&path).unwrap();
-        assert!(again.is_empty(), "{again:?}");
+        assert!(again.tracker.is_empty(), "{again:?}");
         let _ = std::fs::remove_file(&path);
     }
 
@@ -212,6 +278,33 @@ mod tests {
         let path = temp_path("missing-dir").join("journal");
         let err = Journal::open(&path).unwrap_err();
         assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
+    }
+
+    #[test]
+    fn the_lease_survives_the_relay_and_compaction_and_ends_with_none() {
+        let path = temp_path("lease");
+        let _ = std::fs::remove_file(&path);
+        let (mut journal, Recorded { mut tracker, .. }) = Journal::open(&path).unwrap();
+        let line = "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32";
+        tracker.on_agent_line(line);
+        journal.record(line, &tracker).unwrap();
+        let until = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_000_000_123);
+        journal.record_lease(Some(until), &tracker).unwrap();
+        drop(journal);
+        // Read back (and compacted on open), then read back again.
+        for _ in 0..2 {
+            let (_journal, recorded) = Journal::open(&path).unwrap();
+            assert_eq!(recorded.lease_until, Some(until));
+            assert_eq!(recorded.tracker, tracker);
+        }
+        let (mut journal, _) = Journal::open(&path).unwrap();
+        journal.record_lease(None, &tracker).unwrap();
+        journal.compact(&tracker).unwrap();
+        drop(journal);
+        let (_journal, recorded) = Journal::open(&path).unwrap();
+        assert_eq!(recorded.lease_until, None);
+        assert_eq!(recorded.tracker, tracker);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use super::batch::lease_line;
 use super::eor::{EndOfRib, session_up};
-use super::journal::Journal;
+use super::journal::{Journal, Recorded};
 use super::parse::{Answer, parse_answer, parse_control};
 use super::tracker::{AgentLine, Tracked, Tracker};
 
@@ -72,9 +72,9 @@ where
     O: AsyncWrite + Unpin,
 {
     let mut from_exabgp = BufReader::new(exabgp_in).lines();
-    let (journal, tracker) = open_journal(config.journal.as_deref());
-    // Routes an earlier relay passed on are held for the lease, as a disconnected agent's.
-    let lease_deadline = (!tracker.is_empty()).then(|| Instant::now() + config.lease);
+    let (journal, recorded) = open_journal(config.journal.as_deref());
+    let lease_deadline = inherited_lease(&recorded, config.lease, SystemTime::now());
+    let tracker = recorded.tracker;
     let mut relay = Relay {
         lease: config.lease,
         end_of_rib: config.end_of_rib.clone(),
@@ -87,6 +87,7 @@ where
         lease_deadline,
         synced: false,
     };
+    relay.journal_lease();
     let mut retry_at = Instant::now();
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -136,28 +137,41 @@ where
     }
 }
 
-/// The journal and the routes it records; without one (none asked for, or it cannot be
-/// opened), the relay runs on and only a restart of its own forgets.
-fn open_journal(path: Option<&std::path::Path>) -> (Option<Journal>, Tracker) {
+/// The journal and what it records; without one (none asked for, or it cannot be opened), the
+/// relay runs on and only a restart of its own forgets.
+fn open_journal(path: Option<&std::path::Path>) -> (Option<Journal>, Recorded) {
     let Some(path) = path else {
-        return (None, Tracker::default());
+        return (None, Recorded::default());
     };
     match Journal::open(path) {
-        Ok((journal, tracker)) => {
-            if !tracker.is_empty() {
+        Ok((journal, recorded)) => {
+            if !recorded.tracker.is_empty() {
                 tracing::info!(
-                    routes = tracker.len(),
+                    routes = recorded.tracker.len(),
                     journal = %path.display(),
                     "an earlier relay passed routes on; holding them for the lease"
                 );
             }
-            (Some(journal), tracker)
+            (Some(journal), recorded)
         }
         Err(e) => {
             tracing::error!(error = %e, "running without a journal: a relay started after this one will not know its routes");
-            (None, Tracker::default())
+            (None, Recorded::default())
         }
     }
+}
+
+/// When the lease on an earlier relay's routes runs out: its own deadline when one ran (an agent
+/// away when it died), at most a lease from now (a clock set back must not stretch it); a whole
+/// lease from now when none ran (it died with the agent connected, which is gone with it).
+fn inherited_lease(recorded: &Recorded, lease: Duration, now: SystemTime) -> Option<Instant> {
+    if recorded.tracker.is_empty() {
+        return None;
+    }
+    let left = recorded
+        .lease_until
+        .map_or(lease, |until| until.duration_since(now).unwrap_or_default());
+    Some(Instant::now() + left.min(lease))
 }
 
 struct Relay<O> {
@@ -208,6 +222,7 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
                 self.origins.push_back(Origin::SyncMarker);
                 self.answer_sync_markers().await;
                 self.lease_deadline = None;
+                self.journal_lease();
                 tracing::info!("the agent's replay is complete; a lease still running ends");
                 let stale = self.tracker.take_unconfirmed();
                 if !stale.is_empty() {
@@ -278,6 +293,7 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
         orphan_agent_lines(&mut self.origins);
         self.lease_deadline
             .get_or_insert(Instant::now() + self.lease);
+        self.journal_lease();
     }
 
     /// Nothing heard from the agent for a whole lease: it is gone as if its connection had
@@ -289,10 +305,12 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
         orphan_agent_lines(&mut self.origins);
         let over = self.heard + self.lease;
         self.lease_deadline = Some(self.lease_deadline.map_or(over, |d| d.min(over)));
+        self.journal_lease();
     }
 
     async fn lease_expired(&mut self) -> std::io::Result<()> {
         self.lease_deadline = None;
+        self.journal_lease();
         let all = self.tracker.take_all();
         tracing::warn!(
             routes = all.len(),
@@ -307,6 +325,19 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
     fn journal(&mut self, line: &str) {
         if let Some(journal) = self.journal.as_mut()
             && let Err(e) = journal.record(line, &self.tracker)
+        {
+            self.give_up_journal(&e);
+        }
+    }
+
+    /// Journals when the lease runs out (wall-clock: a later relay has its own clock), or that
+    /// none runs.
+    fn journal_lease(&mut self) {
+        let until = self
+            .lease_deadline
+            .map(|d| SystemTime::now() + d.saturating_duration_since(Instant::now()));
+        if let Some(journal) = self.journal.as_mut()
+            && let Err(e) = journal.record_lease(until, &self.tracker)
         {
             self.give_up_journal(&e);
         }
@@ -341,5 +372,51 @@ async fn next_agent_line(agent: &mut Option<AgentConn>) -> Option<String> {
     match agent {
         Some((lines, _)) => lines.next_line().await.ok().flatten(),
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn holding(lease_until: Option<SystemTime>) -> Recorded {
+        let mut tracker = Tracker::default();
+        tracker.on_agent_line(
+            "neighbor * announce attributes next-hop self med 100 nlri 192.0.2.1/32",
+        );
+        Recorded {
+            tracker,
+            lease_until,
+        }
+    }
+
+    /// Seconds from now until `deadline`, rounded (the test's own time passes meanwhile).
+    fn secs_left(deadline: Option<Instant>) -> Option<u64> {
+        deadline.map(|d| {
+            let left = d.saturating_duration_since(Instant::now()) + Duration::from_millis(500);
+            left.as_secs()
+        })
+    }
+
+    #[test]
+    fn a_new_relay_keeps_its_predecessors_deadline_within_one_lease() {
+        let lease = Duration::from_secs(30);
+        let now = SystemTime::now();
+        // Nothing held: no lease at all.
+        assert_eq!(inherited_lease(&Recorded::default(), lease, now), None);
+        // It died with the agent connected: a whole lease from now.
+        assert_eq!(
+            secs_left(inherited_lease(&holding(None), lease, now)),
+            Some(30)
+        );
+        // It died while the agent was away: what was left of that lease.
+        let left = holding(Some(now + Duration::from_secs(10)));
+        assert_eq!(secs_left(inherited_lease(&left, lease, now)), Some(10));
+        // Already over: at once.
+        let over = holding(now.checked_sub(Duration::from_secs(5)));
+        assert_eq!(secs_left(inherited_lease(&over, lease, now)), Some(0));
+        // The clock was set back meanwhile: never more than one lease.
+        let far = holding(Some(now + Duration::from_hours(1)));
+        assert_eq!(secs_left(inherited_lease(&far, lease, now)), Some(30));
     }
 }

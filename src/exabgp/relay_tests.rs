@@ -524,3 +524,34 @@ async fn a_relay_whose_journal_cannot_be_written_relays_all_the_same() {
     assert!(!journal.exists());
     let _ = std::fs::remove_file(&socket);
 }
+
+/// A relay killed while the agent is away does not give the agent's routes a new lease: the one
+/// started from the journal withdraws them when the dead relay would have. Real time, as the
+/// journal records wall-clock deadlines.
+#[tokio::test]
+async fn a_relay_started_while_the_agent_is_away_keeps_the_running_lease() {
+    let lease = Duration::from_secs(4);
+    let socket = socket_path("journal-running-lease");
+    let journal = socket.with_extension("journal");
+    let _ = std::fs::remove_file(&journal);
+    let agent = FakeAgent::listen(&socket);
+    let (mut exabgp, relay) = spawn_relay(journaled(&socket, lease, &journal));
+    let mut conn = agent.accept(lease).await;
+    conn.send(ANNOUNCE).await;
+    exabgp.expect(ANNOUNCE).await;
+    drop(conn);
+    drop(agent);
+    let away = tokio::time::Instant::now();
+    tokio::time::sleep(lease * 5 / 8).await;
+    relay.abort();
+    let _ = std::fs::remove_file(&socket);
+    let (mut exabgp, _relay) = spawn_relay(journaled(&socket, lease, &journal));
+    exabgp.expect(WITHDRAW).await;
+    let after = away.elapsed();
+    // A new lease would have ended 1.625 leases after the agent left.
+    assert!(
+        after >= lease * 39 / 40 && after < lease * 3 / 2,
+        "withdrawn {after:?} after the agent left, lease {lease:?}"
+    );
+    let _ = std::fs::remove_file(&journal);
+}
