@@ -475,6 +475,27 @@ async fn a_relay_started_after_one_died_withdraws_what_no_agent_announces() {
     let _ = std::fs::remove_file(&journal);
 }
 
+/// A relay with a fresh journal and a hand-driven agent that announced [`ANNOUNCE`] through it.
+/// The relay's ExaBGP end is returned too: dropped, it would end the relay.
+async fn journaled_relay_with_a_route(
+    socket: &std::path::Path,
+    lease: Duration,
+    journal: &std::path::Path,
+) -> (
+    FakeAgent,
+    FakeConn,
+    Exabgp,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let _ = std::fs::remove_file(journal);
+    let agent = FakeAgent::listen(socket);
+    let (mut exabgp, relay) = spawn_relay(journaled(socket, lease, journal));
+    let mut conn = agent.accept(lease).await;
+    conn.send(ANNOUNCE).await;
+    exabgp.expect(ANNOUNCE).await;
+    (agent, conn, exabgp, relay)
+}
+
 /// With no agent back, the routes an earlier relay passed on go when the lease runs out, counted
 /// from the new relay's start; a relay with an empty journal withdraws nothing.
 #[tokio::test(start_paused = true)]
@@ -482,12 +503,8 @@ async fn a_relay_started_after_one_died_holds_its_routes_for_the_lease() {
     let lease = Duration::from_secs(30);
     let socket = socket_path("journal-lease");
     let journal = socket.with_extension("journal");
-    let _ = std::fs::remove_file(&journal);
-    let agent = FakeAgent::listen(&socket);
-    let (mut exabgp, relay) = spawn_relay(journaled(&socket, lease, &journal));
-    let mut conn = agent.accept(lease).await;
-    conn.send(ANNOUNCE).await;
-    exabgp.expect(ANNOUNCE).await;
+    let (agent, conn, _old_exabgp, relay) =
+        journaled_relay_with_a_route(&socket, lease, &journal).await;
     relay.abort();
     drop(conn);
     drop(agent);
@@ -533,12 +550,8 @@ async fn a_relay_started_while_the_agent_is_away_keeps_the_running_lease() {
     let lease = Duration::from_secs(4);
     let socket = socket_path("journal-running-lease");
     let journal = socket.with_extension("journal");
-    let _ = std::fs::remove_file(&journal);
-    let agent = FakeAgent::listen(&socket);
-    let (mut exabgp, relay) = spawn_relay(journaled(&socket, lease, &journal));
-    let mut conn = agent.accept(lease).await;
-    conn.send(ANNOUNCE).await;
-    exabgp.expect(ANNOUNCE).await;
+    let (agent, conn, _old_exabgp, relay) =
+        journaled_relay_with_a_route(&socket, lease, &journal).await;
     drop(conn);
     drop(agent);
     let away = tokio::time::Instant::now();
