@@ -73,6 +73,8 @@ where
 {
     let mut from_exabgp = BufReader::new(exabgp_in).lines();
     let (journal, recorded) = open_journal(config.journal.as_deref());
+    // A journal beside a socket whose directory the agent has not made yet opens once it has.
+    let mut journal_retry = config.journal.clone().filter(|_| journal.is_none());
     let lease_deadline = inherited_lease(&recorded, config.lease, SystemTime::now());
     let tracker = recorded.tracker;
     let mut relay = Relay {
@@ -124,6 +126,9 @@ where
                     let (r, w) = stream.into_split();
                     relay.agent = Some((BufReader::new(r).lines(), w));
                     relay.heard = Instant::now();
+                    if let Some(path) = journal_retry.take() {
+                        relay.open_journal_late(&path);
+                    }
                     relay.tracker.start_session();
                     // First of all, the lease: the agent's heartbeat follows it.
                     relay.send_to_agent(&lease_line(relay.lease)).await;
@@ -328,6 +333,24 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
         {
             self.give_up_journal(&e);
         }
+    }
+
+    /// Opens the journal that could not be opened at start. Nothing has been passed on yet (no
+    /// agent was connected), so what it records is all the relay holds.
+    fn open_journal_late(&mut self, path: &std::path::Path) {
+        if !self.tracker.is_empty() {
+            return;
+        }
+        let (journal, recorded) = open_journal(Some(path));
+        if journal.is_some() {
+            tracing::info!(journal = %path.display(), "the journal opened once the agent was there");
+        }
+        self.lease_deadline = self
+            .lease_deadline
+            .or_else(|| inherited_lease(&recorded, self.lease, SystemTime::now()));
+        self.tracker = recorded.tracker;
+        self.journal = journal;
+        self.journal_lease();
     }
 
     /// Journals when the lease runs out (wall-clock: a later relay has its own clock), or that

@@ -568,3 +568,27 @@ async fn a_relay_started_while_the_agent_is_away_keeps_the_running_lease() {
     );
     let _ = std::fs::remove_file(&journal);
 }
+
+/// A relay started before the agent made the socket's directory cannot open its journal beside
+/// the socket; it opens it once it reaches the agent there, and a relay after it finds the route.
+#[tokio::test(start_paused = true)]
+async fn a_journal_beside_a_socket_made_later_opens_once_the_agent_is_there() {
+    let lease = Duration::from_secs(30);
+    let dir = std::env::temp_dir().join(format!("kat-late-dir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let socket = dir.join("agent.sock");
+    let journal = dir.join("agent.sock.journal");
+    let (mut exabgp, relay) = spawn_relay(journaled(&socket, lease, &journal));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    std::fs::create_dir_all(&dir).unwrap();
+    let agent = FakeAgent::listen(&socket);
+    let mut conn = agent.accept(lease).await;
+    conn.send(ANNOUNCE).await;
+    exabgp.expect(ANNOUNCE).await;
+    relay.abort();
+    drop((conn, agent, exabgp));
+    let _ = std::fs::remove_file(&socket);
+    let (mut exabgp, _relay) = spawn_relay(journaled(&socket, lease, &journal));
+    exabgp.expect(WITHDRAW).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
