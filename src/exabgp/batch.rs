@@ -124,12 +124,30 @@ impl Groups {
 pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batch> {
     // This runs on every change, over every route: both maps are walked in key order side by
     // side (crate::sorted), one key comparison per step instead of a tree search per route.
+    let (mut wanted, mut held) = (Cursor::new(desired), Cursor::new(announced));
+    diff(
+        announced,
+        desired,
+        max_prefixes,
+        |key| wanted.seek(key).is_some(),
+        |key| held.seek(key),
+    )
+}
+
+/// [`commands`] with its two lookups given, each asked in ascending key order: whether a route
+/// of `announced` is desired, and what a route of `desired` was announced with.
+fn diff<'a>(
+    announced: &'a Rib,
+    desired: &Rib,
+    max_prefixes: usize,
+    mut is_desired: impl FnMut(&RouteKey) -> bool,
+    mut announced_with: impl FnMut(&RouteKey) -> Option<&'a Attributes>,
+) -> Vec<Batch> {
     // A withdraw carries the attributes the route was announced with: ExaBGP queues changes per
     // attribute set, and only a withdraw in the same set replaces a queued announce (encode.rs).
     let mut withdraws = Groups::default();
-    let mut wanted = Cursor::new(desired);
     for (key, attrs) in announced {
-        if wanted.seek(key).is_none() {
+        if !is_desired(key) {
             withdraws.add(key, attrs);
         }
     }
@@ -137,9 +155,8 @@ pub fn commands(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batc
     // With ADD-PATH a new path id is another path: the old one is withdrawn after the new one is
     // announced, so the prefix is never without a path.
     let mut replaced = Groups::default();
-    let mut held = Cursor::new(announced);
     for (key, attrs) in desired {
-        let old = held.seek(key);
+        let old = announced_with(key);
         if old != Some(attrs) {
             to_announce.add(key, attrs);
         }
@@ -305,27 +322,12 @@ mod tests {
 
     /// `commands` as first written: a tree search per route in each map.
     fn lookup_per_route(announced: &Rib, desired: &Rib, max_prefixes: usize) -> Vec<Batch> {
-        let (mut withdraws, mut to_announce, mut replaced) =
-            (Groups::default(), Groups::default(), Groups::default());
-        for (key, attrs) in announced {
-            if !desired.contains_key(key) {
-                withdraws.add(key, attrs);
-            }
-        }
-        for (key, attrs) in desired {
-            let old = announced.get(key);
-            if old != Some(attrs) {
-                to_announce.add(key, attrs);
-            }
-            if let Some(old) = old.filter(|old| old.path_id != attrs.path_id) {
-                replaced.add(key, old);
-            }
-        }
-        let mut out = Vec::new();
-        withdraws.into_batches(Action::Withdraw, max_prefixes, Effect::Withdraw, &mut out);
-        to_announce.into_batches(Action::Announce, max_prefixes, Effect::Announce, &mut out);
-        let effect = Effect::WithdrawReplacedPath;
-        replaced.into_batches(Action::Withdraw, max_prefixes, effect, &mut out);
-        out
+        diff(
+            announced,
+            desired,
+            max_prefixes,
+            |key| desired.contains_key(key),
+            |key| announced.get(key),
+        )
     }
 }
