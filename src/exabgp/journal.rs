@@ -105,26 +105,10 @@ impl Journal {
         Ok((journal, recorded))
     }
 
-    /// Appends a line the relay passed on (an announce before ExaBGP may read it, a withdraw
-    /// after); compacts the journal to `tracker` (which already has the line) when it is due.
+    /// Appends a line: one the relay passed on (an announce before ExaBGP may read it, a
+    /// withdraw after), or a lease; compacts the journal to `tracker` (which already has the
+    /// line's routes) when it is due.
     pub fn record(&mut self, line: &str, tracker: &Tracker) -> Result<(), JournalError> {
-        self.append(line, tracker)
-    }
-
-    /// Records when the lease on the routes runs out, or that none runs; nothing when unchanged.
-    pub fn record_lease(
-        &mut self,
-        until: Option<SystemTime>,
-        tracker: &Tracker,
-    ) -> Result<(), JournalError> {
-        if until == self.lease {
-            return Ok(());
-        }
-        self.lease = until;
-        self.append(&lease_line(until), tracker)
-    }
-
-    fn append(&mut self, line: &str, tracker: &Tracker) -> Result<(), JournalError> {
         let line = line.trim_end_matches(['\r', '\n']);
         let mut entry = Vec::with_capacity(line.len() + 1);
         entry.extend_from_slice(line.as_bytes());
@@ -137,6 +121,19 @@ impl Journal {
             self.compact(tracker)?;
         }
         Ok(())
+    }
+
+    /// Records when the lease on the routes runs out, or that none runs; nothing when unchanged.
+    pub fn record_lease(
+        &mut self,
+        until: Option<SystemTime>,
+        tracker: &Tracker,
+    ) -> Result<(), JournalError> {
+        if until == self.lease {
+            return Ok(());
+        }
+        self.lease = until;
+        self.record(&lease_line(until), tracker)
     }
 
     /// Rewrites the journal as `tracker`'s snapshot (after the relay withdrew routes of its own).
@@ -156,9 +153,7 @@ impl Journal {
             path: path.to_owned(),
             source,
         };
-        let mut next = path.as_os_str().to_owned();
-        next.push(".next");
-        let next = PathBuf::from(next);
+        let next = with_suffix(path, ".next");
         let mut text = tracker.snapshot().concat();
         if lease.is_some() {
             text.push_str(&lease_line(lease));
@@ -195,9 +190,14 @@ fn lease_line(until: Option<SystemTime>) -> String {
 
 /// The journal's default place: beside the agent's socket, in the directory both share.
 pub fn default_path(socket: &Path) -> PathBuf {
-    let mut path = socket.as_os_str().to_owned();
-    path.push(".journal");
-    PathBuf::from(path)
+    with_suffix(socket, ".journal")
+}
+
+/// `path` with `suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 #[cfg(test)]

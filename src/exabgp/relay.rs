@@ -72,24 +72,25 @@ where
     O: AsyncWrite + Unpin,
 {
     let mut from_exabgp = BufReader::new(exabgp_in).lines();
-    let (journal, recorded) = open_journal(config.journal.as_deref());
-    // A journal beside a socket whose directory the agent has not made yet opens once it has.
-    let mut journal_retry = config.journal.clone().filter(|_| journal.is_none());
-    let lease_deadline = inherited_lease(&recorded, config.lease, SystemTime::now());
-    let tracker = recorded.tracker;
     let mut relay = Relay {
         lease: config.lease,
         end_of_rib: config.end_of_rib.clone(),
         out: exabgp_out,
-        tracker,
-        journal,
+        tracker: Tracker::default(),
+        journal: None,
         origins: VecDeque::new(),
         agent: None,
         heard: Instant::now(),
-        lease_deadline,
+        lease_deadline: None,
         synced: false,
     };
-    relay.journal_lease();
+    let mut journal_retry = None;
+    if let Some(path) = &config.journal
+        && !relay.adopt_journal(path)
+    {
+        // A journal beside a socket whose directory the agent has not made yet opens once it has.
+        journal_retry = Some(path.clone());
+    }
     let mut retry_at = Instant::now();
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -127,7 +128,7 @@ where
                     relay.agent = Some((BufReader::new(r).lines(), w));
                     relay.heard = Instant::now();
                     if let Some(path) = journal_retry.take() {
-                        relay.open_journal_late(&path);
+                        relay.adopt_journal(&path);
                     }
                     relay.tracker.start_session();
                     // First of all, the lease: the agent's heartbeat follows it.
@@ -138,30 +139,6 @@ where
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
-        }
-    }
-}
-
-/// The journal and what it records; without one (none asked for, or it cannot be opened), the
-/// relay runs on and only a restart of its own forgets.
-fn open_journal(path: Option<&std::path::Path>) -> (Option<Journal>, Recorded) {
-    let Some(path) = path else {
-        return (None, Recorded::default());
-    };
-    match Journal::open(path) {
-        Ok((journal, recorded)) => {
-            if !recorded.tracker.is_empty() {
-                tracing::info!(
-                    routes = recorded.tracker.len(),
-                    journal = %path.display(),
-                    "an earlier relay passed routes on; holding them for the lease"
-                );
-            }
-            (Some(journal), recorded)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "running without a journal: a relay started after this one will not know its routes");
-            (None, Recorded::default())
         }
     }
 }
@@ -296,9 +273,10 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
     fn disconnected(&mut self) {
         self.agent = None;
         orphan_agent_lines(&mut self.origins);
-        self.lease_deadline
-            .get_or_insert(Instant::now() + self.lease);
-        self.journal_lease();
+        if self.lease_deadline.is_none() {
+            self.lease_deadline = Some(Instant::now() + self.lease);
+            self.journal_lease();
+        }
     }
 
     /// Nothing heard from the agent for a whole lease: it is gone as if its connection had
@@ -335,22 +313,37 @@ impl<O: AsyncWrite + Unpin> Relay<O> {
         }
     }
 
-    /// Opens the journal that could not be opened at start. Nothing has been passed on yet (no
-    /// agent was connected), so what it records is all the relay holds.
-    fn open_journal_late(&mut self, path: &std::path::Path) {
+    /// Opens the journal and takes over what it records: an earlier relay's routes and lease.
+    /// Only before anything was passed on (at start, or at the first connection when it could
+    /// not be opened at start), so what it records is all the relay holds. Without it the relay
+    /// runs on and only a restart of its own forgets. True when the journal is open.
+    fn adopt_journal(&mut self, path: &std::path::Path) -> bool {
         if !self.tracker.is_empty() {
-            return;
+            return false;
         }
-        let (journal, recorded) = open_journal(Some(path));
-        if journal.is_some() {
-            tracing::info!(journal = %path.display(), "the journal opened once the agent was there");
+        let recorded = match Journal::open(path) {
+            Ok((journal, recorded)) => {
+                self.journal = Some(journal);
+                recorded
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "running without a journal: a relay started after this one will not know its routes");
+                return false;
+            }
+        };
+        if !recorded.tracker.is_empty() {
+            tracing::info!(
+                routes = recorded.tracker.len(),
+                journal = %path.display(),
+                "an earlier relay passed routes on; holding them for the lease"
+            );
         }
         self.lease_deadline = self
             .lease_deadline
             .or_else(|| inherited_lease(&recorded, self.lease, SystemTime::now()));
         self.tracker = recorded.tracker;
-        self.journal = journal;
         self.journal_lease();
+        true
     }
 
     /// Journals when the lease runs out (wall-clock: a later relay has its own clock), or that
